@@ -1,0 +1,492 @@
+"""RLlib peer runs for the marl_arena benchmarks.
+
+Runs RLlib's own PPO (new API stack: RLModule + Learner + EnvRunner) so that the
+benchmark scripts can put RLlib's numbers next to ours in the same run:
+
+* :func:`rllib_ppo_to_target` - wall time and env steps until PPO reaches a
+  target return, confirmed by a greedy evaluation.
+* :func:`rllib_sampling_throughput` - pure sampling speed (env steps per second)
+  of RLlib's EnvRunners.
+
+The module imports without RLlib installed; ``ray.rllib`` is imported lazily
+inside the functions. Check :func:`rllib_available` first.
+
+Install the peer with ``pip install "ray[rllib]==<your ray version>"``.
+
+Notes (checked on Ray 2.60.0, 2-CPU machine):
+
+* Evaluation runs in the driver (``evaluation_num_env_runners=0``). A remote
+  evaluation EnvRunner needs its own CPU and can wait forever when the training
+  EnvRunners already hold all CPUs.
+* ``evaluation_interval`` must be set (we use a huge value so that ``train()``
+  never evaluates by itself). Without it RLlib builds no evaluation
+  EnvRunnerGroup and ``algo.evaluate()`` samples on the *training* local
+  EnvRunner. That runner explores (no greedy actions), is force-reset in the
+  middle of its training episodes, and with ``num_env_runners > 0`` it has no
+  env, so ``evaluate()`` raises ``ValueError: ... doesn't have an env!``.
+* Every built Algorithm is stopped (``algo.stop()``) before returning, so its
+  EnvRunner actors give their CPUs back. Ray itself is left running.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import math
+import os
+import time
+from typing import Any, Dict, Optional, Sequence
+
+logger = logging.getLogger(__name__)
+
+# Large enough that `algo.train()` never runs an evaluation by itself, but
+# non-zero so that RLlib builds a separate (greedy) evaluation EnvRunnerGroup.
+_NEVER_AUTO_EVALUATE = 1_000_000_000
+
+
+def rllib_available() -> bool:
+    """Return True if ``ray.rllib`` (and its torch backend) can be imported."""
+    if importlib.util.find_spec("ray") is None:
+        return False
+    try:
+        import ray.rllib  # noqa: F401
+        from ray.rllib.algorithms.ppo import PPOConfig  # noqa: F401
+        import torch  # noqa: F401
+    except Exception as exc:  # ImportError, or a broken install.
+        logger.debug("RLlib is not usable: %r", exc)
+        return False
+    return True
+
+
+def _ensure_ray(num_cpus: int = 2) -> None:
+    """Start a local Ray instance unless one is already initialised."""
+    import ray
+
+    if not ray.is_initialized():
+        logger.info("Starting Ray with num_cpus=%d", num_cpus)
+        ray.init(num_cpus=num_cpus, include_dashboard=False)
+
+
+def _cpu_busy_fraction(interval_s: float = 0.5) -> Optional[float]:
+    """Fraction of all CPU time spent busy over ``interval_s`` (Linux only)."""
+
+    def _read() -> Optional[Sequence[int]]:
+        try:
+            with open("/proc/stat", encoding="ascii") as f:
+                fields = f.readline().split()
+        except OSError:
+            return None
+        if not fields or fields[0] != "cpu":
+            return None
+        return [int(x) for x in fields[1:]]
+
+    first = _read()
+    time.sleep(interval_s)
+    second = _read()
+    if first is None or second is None:
+        return None
+    delta = [b - a for a, b in zip(first, second)]
+    total = sum(delta)
+    idle = delta[3] + (delta[4] if len(delta) > 4 else 0)  # idle + iowait
+    return (total - idle) / total if total > 0 else None
+
+
+def _warn_if_busy(threshold: float = 0.25) -> None:
+    """Log a warning when other work already loads the machine's CPUs.
+
+    On a small machine, concurrent jobs (e.g. another test suite's Ray actors)
+    can slow RLlib's iterations by more than 10x and make timings meaningless.
+    """
+    busy = _cpu_busy_fraction()
+    if busy is not None and busy > threshold:
+        logger.warning(
+            "CPUs are %.0f%% busy before the RLlib run; timings may be "
+            "inflated by other processes",
+            100 * busy,
+        )
+
+
+def _ppo_config(
+    env_id: str,
+    num_env_runners: int,
+    num_envs_per_env_runner: int,
+    fcnet_hiddens: Sequence[int],
+    fcnet_activation: str,
+    seed: Optional[int],
+    model_overrides: Optional[Dict[str, Any]] = None,
+) -> Any:
+    """Common part of the PPOConfig (env, runners, local learner, model)."""
+    from ray.rllib.algorithms.ppo import PPOConfig
+    from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+
+    config = (
+        PPOConfig()
+        .environment(env_id)
+        .env_runners(
+            num_env_runners=num_env_runners,
+            num_envs_per_env_runner=num_envs_per_env_runner,
+        )
+        .learners(num_learners=0)
+        .rl_module(
+            model_config=DefaultModelConfig(
+                fcnet_hiddens=list(fcnet_hiddens),
+                fcnet_activation=fcnet_activation,
+                **(model_overrides or {}),
+            )
+        )
+    )
+    if seed is not None:
+        config = config.debugging(seed=seed)
+    return config
+
+
+def _build(config: Any) -> Any:
+    """Build an Algorithm from a config (``build_algo`` on new Ray, else ``build``)."""
+    if hasattr(config, "build_algo"):
+        return config.build_algo()
+    return config.build()
+
+
+def _get(result: Dict[str, Any], *path: str, default: Any = None) -> Any:
+    """Nested dict lookup that returns ``default`` when a key is missing."""
+    node: Any = result
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return default
+        node = node[key]
+    return node
+
+
+def _episode_return_mean(result: Dict[str, Any], evaluation: bool = False) -> float:
+    """``env_runners/episode_return_mean`` of a train() or evaluate() result.
+
+    NaN when no episode has finished yet. ``evaluation=True`` also accepts the
+    result nested under ``"evaluation"`` (as some Ray versions return it); a
+    train() result must not use that key, it holds the last, stale evaluation.
+    """
+    value = _get(result, "env_runners", "episode_return_mean")
+    if value is None and evaluation:
+        value = _get(result, "evaluation", "env_runners", "episode_return_mean")
+    return float("nan") if value is None else float(value)
+
+
+def _lifetime_env_steps(result: Dict[str, Any]) -> int:
+    """Lifetime env steps sampled for training (evaluation steps not included)."""
+    value = result.get("num_env_steps_sampled_lifetime")
+    if value is None:
+        value = _get(result, "env_runners", "num_env_steps_sampled_lifetime", default=0)
+    return int(value)
+
+
+def rllib_ppo_to_target(
+    env_id: str = "CartPole-v1",
+    target_return: float = 450.0,
+    num_env_runners: int = 0,
+    num_envs_per_env_runner: int = 1,
+    train_batch_size: int = 4000,
+    minibatch_size: int = 128,
+    num_epochs: int = 10,
+    lr: float = 3e-4,
+    gamma: float = 0.99,
+    lambda_: float = 0.95,
+    clip_param: float = 0.2,
+    vf_loss_coeff: float = 0.5,
+    entropy_coeff: float = 0.0,
+    fcnet_hiddens: Sequence[int] = (64, 64),
+    fcnet_activation: str = "tanh",
+    evaluation_episodes: int = 10,
+    time_budget_s: float = 600,
+    seed: int = 0,
+    *,
+    training_overrides: Optional[Dict[str, Any]] = None,
+    model_overrides: Optional[Dict[str, Any]] = None,
+) -> Dict[str, Any]:
+    """Train RLlib PPO until a greedy evaluation reaches ``target_return``.
+
+    After every training iteration whose ``env_runners/episode_return_mean`` is
+    at least ``target_return``, runs ``algo.evaluate()`` for
+    ``evaluation_episodes`` greedy episodes (``explore=False``, in the driver).
+    Stops when that evaluation mean is at least ``target_return`` or when
+    ``time_budget_s`` (counted from the start of the build) is used up; the
+    budget is checked between iterations, so the last iteration and its
+    evaluation may run a little past it.
+
+    Returns a dict with:
+
+    * ``reached``: whether the greedy evaluation reached the target.
+    * ``wall_s``: seconds from the start of the build to reaching the target
+      (build, training and evaluations included); if not reached, the seconds
+      used until stopping.
+    * ``env_steps``: lifetime env steps sampled for training at that point
+      (evaluation steps are not counted).
+    * ``iterations``: training iterations run.
+    * ``final_eval_return``: mean return of the last evaluation (NaN if none).
+    * ``env_steps_per_s``: ``env_steps / wall_s`` (end-to-end, learning and
+      evaluation included).
+    * extras: ``build_s``, ``eval_s`` (total), ``evaluations``,
+      ``last_train_return``, ``num_env_runners``.
+
+    ``training_overrides`` / ``model_overrides`` are extra keyword arguments
+    for ``PPOConfig.training()`` / ``DefaultModelConfig`` (e.g. to align with
+    our PPO: RLlib defaults to ``use_kl_loss=True, kl_coeff=0.2,
+    vf_clip_param=10.0`` and to a shared policy/value trunk,
+    ``vf_share_layers=True``).
+
+    Ray is initialised with 2 CPUs if it is not running yet and is left
+    running; the Algorithm is stopped before returning.
+    """
+    _ensure_ray()
+    _warn_if_busy()
+
+    t_start = time.perf_counter()
+    config = (
+        _ppo_config(
+            env_id,
+            num_env_runners,
+            num_envs_per_env_runner,
+            fcnet_hiddens,
+            fcnet_activation,
+            seed,
+            model_overrides,
+        )
+        .training(
+            train_batch_size_per_learner=train_batch_size,
+            minibatch_size=minibatch_size,
+            num_epochs=num_epochs,
+            lr=lr,
+            gamma=gamma,
+            lambda_=lambda_,
+            clip_param=clip_param,
+            vf_loss_coeff=vf_loss_coeff,
+            entropy_coeff=entropy_coeff,
+            **(training_overrides or {}),
+        )
+        .evaluation(
+            # See module docstring: needed to get a separate, greedy eval runner.
+            evaluation_interval=_NEVER_AUTO_EVALUATE,
+            # Evaluate in the driver: a remote eval runner can starve for CPUs.
+            evaluation_num_env_runners=0,
+            evaluation_duration=evaluation_episodes,
+            evaluation_duration_unit="episodes",
+            evaluation_config={"explore": False},
+        )
+    )
+    algo = _build(config)
+    build_s = time.perf_counter() - t_start
+    logger.info(
+        "RLlib PPO on %s built in %.2fs (num_env_runners=%d)",
+        env_id,
+        build_s,
+        num_env_runners,
+    )
+
+    reached = False
+    iterations = 0
+    env_steps = 0
+    final_eval_return = float("nan")
+    last_train_return = float("nan")
+    evaluations = 0
+    eval_s = 0.0
+    try:
+        while time.perf_counter() - t_start < time_budget_s:
+            result = algo.train()
+            iterations += 1
+            env_steps = _lifetime_env_steps(result)
+            last_train_return = _episode_return_mean(result)
+            timers = result.get("timers", {})
+            logger.info(
+                "iter %d: env_steps=%d train_return=%.1f iter=%.2fs "
+                "(sample=%.2fs learn=%.2fs) elapsed=%.1fs",
+                iterations,
+                env_steps,
+                last_train_return,
+                float(result.get("time_this_iter_s", float("nan"))),
+                float(timers.get("env_runner_sampling_timer", float("nan"))),
+                float(timers.get("learner_update_timer", float("nan"))),
+                time.perf_counter() - t_start,
+            )
+            if not last_train_return >= target_return:  # False for NaN too.
+                continue
+            t_eval = time.perf_counter()
+            eval_result = algo.evaluate()
+            eval_s += time.perf_counter() - t_eval
+            evaluations += 1
+            final_eval_return = _episode_return_mean(eval_result, evaluation=True)
+            logger.info(
+                "iter %d: greedy eval over %d episodes = %.1f",
+                iterations,
+                evaluation_episodes,
+                final_eval_return,
+            )
+            if final_eval_return >= target_return:
+                reached = True
+                break
+        wall_s = time.perf_counter() - t_start
+    finally:
+        algo.stop()
+
+    if not reached:
+        logger.warning(
+            "RLlib PPO did not reach %.1f on %s within %.0fs "
+            "(iterations=%d, env_steps=%d, last train return=%.1f)",
+            target_return,
+            env_id,
+            time_budget_s,
+            iterations,
+            env_steps,
+            last_train_return,
+        )
+    return {
+        "reached": reached,
+        "wall_s": wall_s,
+        "env_steps": env_steps,
+        "iterations": iterations,
+        "final_eval_return": final_eval_return,
+        "env_steps_per_s": env_steps / wall_s if wall_s > 0 else 0.0,
+        "build_s": build_s,
+        "eval_s": eval_s,
+        "evaluations": evaluations,
+        "last_train_return": last_train_return,
+        "num_env_runners": num_env_runners,
+    }
+
+
+def rllib_sampling_throughput(
+    env_id: str = "CartPole-v1",
+    num_env_runners: int = 2,
+    num_envs_per_env_runner: int = 1,
+    seconds: float = 20.0,
+    fcnet_hiddens: Sequence[int] = (64, 64),
+    steps_per_call: int = 1000,
+    warmup_calls: int = 2,
+    fetch_episodes: bool = True,
+) -> Dict[str, Any]:
+    """Measure RLlib's sampling speed (env steps per second) with PPO's EnvRunners.
+
+    Builds a PPO Algorithm (build time excluded), runs ``warmup_calls``
+    untimed sampling rounds, then repeats rounds for about ``seconds``. In each
+    round every remote EnvRunner samples at least ``steps_per_call`` env steps
+    (per runner, over all its vectorised envs), in parallel, via
+    ``algo.env_runner_group.foreach_env_runner``; with ``num_env_runners=0``
+    the local EnvRunner in the driver samples instead. Actions come from the
+    exploring RLModule, as in training.
+
+    ``fetch_episodes=True`` (default) ships the sampled episodes back to the
+    driver, as PPO's training step does; ``False`` returns only step counts
+    (pure rollout speed, no object transfer). The runners' metrics are reduced
+    after every call (``get_metrics()``), as in training, so they stay bounded.
+
+    Returns ``{"env_steps_per_s", "env_steps", "seconds", "num_env_runners"}``
+    where ``seconds`` is the measured time. Ray is started if needed and left
+    running; the Algorithm is stopped before returning.
+    """
+    _ensure_ray()
+    _warn_if_busy()
+
+    config = _ppo_config(
+        env_id,
+        num_env_runners,
+        num_envs_per_env_runner,
+        fcnet_hiddens,
+        "tanh",
+        seed=0,
+    ).training(
+        # Not used for sampling, but keep it consistent with the runner count.
+        train_batch_size_per_learner=max(steps_per_call * max(num_env_runners, 1), 128),
+        minibatch_size=128,
+    )
+    t_build = time.perf_counter()
+    algo = _build(config)
+    logger.info(
+        "RLlib sampler on %s built in %.2fs (num_env_runners=%d)",
+        env_id,
+        time.perf_counter() - t_build,
+        num_env_runners,
+    )
+
+    def _sample_on_runner(runner: Any) -> Any:
+        episodes = runner.sample(num_timesteps=steps_per_call)
+        runner.get_metrics()
+        if fetch_episodes:
+            return episodes
+        return sum(e.env_steps() for e in episodes)
+
+    def _count(out: Any) -> int:
+        if isinstance(out, int):
+            return out
+        return sum(e.env_steps() for e in out)
+
+    group = algo.env_runner_group
+    use_local = group.num_remote_env_runners() == 0
+
+    def _round() -> int:
+        if use_local:
+            return _count(_sample_on_runner(group.local_env_runner))
+        outs = group.foreach_env_runner(_sample_on_runner, local_env_runner=False)
+        if len(outs) != num_env_runners:
+            logger.warning(
+                "Only %d of %d EnvRunners returned samples", len(outs), num_env_runners
+            )
+        return sum(_count(o) for o in outs)
+
+    try:
+        for _ in range(warmup_calls):
+            _round()
+        env_steps = 0
+        t0 = time.perf_counter()
+        while True:
+            env_steps += _round()
+            elapsed = time.perf_counter() - t0
+            if elapsed >= seconds:
+                break
+    finally:
+        algo.stop()
+
+    rate = env_steps / elapsed if elapsed > 0 else 0.0
+    logger.info(
+        "RLlib sampling: %d env steps in %.2fs = %.0f steps/s (num_env_runners=%d)",
+        env_steps,
+        elapsed,
+        rate,
+        num_env_runners,
+    )
+    return {
+        "env_steps_per_s": rate,
+        "env_steps": env_steps,
+        "seconds": elapsed,
+        "num_env_runners": num_env_runners,
+    }
+
+
+def _json_safe(value: Any) -> Any:
+    """Replace NaN/inf floats with None so that the output is strict JSON."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+if __name__ == "__main__":
+    import json
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if not rllib_available():
+        raise SystemExit('RLlib is not installed: pip install "ray[rllib]"')
+
+    import ray
+
+    _ensure_ray()
+    report: Dict[str, Any] = {}
+    try:
+        for n in (0, 2):
+            report[f"sampling_runners_{n}"] = rllib_sampling_throughput(
+                num_env_runners=n, seconds=10.0
+            )
+        for n in (0, 2):
+            report[f"ppo_to_450_runners_{n}"] = rllib_ppo_to_target(
+                num_env_runners=n, time_budget_s=300.0
+            )
+    finally:
+        ray.shutdown()
+    print(json.dumps(_json_safe(report), indent=2))

@@ -1,0 +1,3 @@
+"""marl_arena: multi-agent reinforcement learning built around leagues and self-play."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,8 @@
+"""Algorithm configs and algorithms."""
+
+from marl_arena.algorithms.algorithm import Algorithm
+from marl_arena.algorithms.algorithm_config import AlgorithmConfig
+from marl_arena.algorithms.checkpoints import CheckpointError
+from marl_arena.algorithms.ppo import PPO, PPOConfig
+
+__all__ = ["Algorithm", "AlgorithmConfig", "CheckpointError", "PPO", "PPOConfig"]

@@ -1,0 +1,265 @@
+"""Algorithm: builds runners and learners from a config, and runs training iterations.
+
+A subclass names its config and learner classes and implements ``training_step``; the
+base class owns everything else: resources, weight sync, metrics, evaluation,
+checkpoints and shutdown.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import logging
+import tempfile
+import time
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+import marl_arena
+from marl_arena.algorithms import checkpoints
+from marl_arena.algorithms.algorithm_config import AlgorithmConfig
+from marl_arena.algorithms.metrics import EpisodeWindow, summarize_episodes
+from marl_arena.core.actor_critic import ActorCriticModule
+from marl_arena.core.rl_module import DEFAULT_MODULE_ID, RLModule
+from marl_arena.env.registry import EnvContext, make_env
+from marl_arena.learners.learner_group import LearnerGroup
+from marl_arena.runners.env_runner import SampleResult, concat_segments
+from marl_arena.runners.env_runner_group import EnvRunnerGroup
+from marl_arena.runners.module_specs import module_spec_from_env
+from marl_arena.runners.resources import check_gpus, cluster_resources, ensure_ray, fit_cpus
+
+logger = logging.getLogger(__name__)
+
+
+class Algorithm(abc.ABC):
+    """Training loop shell; subclasses set ``config_class`` and ``learner_class``."""
+
+    config_class: type[AlgorithmConfig] = AlgorithmConfig
+    learner_class: type
+    default_module_class: type[RLModule] = ActorCriticModule
+
+    def __init__(self, config: AlgorithmConfig):
+        config.validate()
+        self.config = config.copy()
+        logging.getLogger("marl_arena").setLevel(self.config.log_level)
+        if self.config.seed is not None:
+            torch.manual_seed(self.config.seed)
+            np.random.seed(self.config.seed)
+        probe = make_env(self.config.env, EnvContext(self.config.env_config))
+        try:
+            self.module_spec = module_spec_from_env(self.config, probe, self.default_module_class)
+        finally:
+            probe.close()
+        cpus = self._plan_resources()
+        self.learner_group = LearnerGroup(self.config, self.learner_class, self.module_spec, cpus["learner"])
+        self.env_runner_group = EnvRunnerGroup(self.config, self.module_spec, self.config.num_env_runners,
+                                               cpus["env runner"])
+        self._evaluation_cpus = cpus["evaluation runner"]
+        self.eval_env_runner_group: EnvRunnerGroup | None = None
+        self.iteration = 0
+        self._weights_version = 0
+        self._counters = {"num_env_steps_sampled_lifetime": 0, "num_agent_steps_sampled_lifetime": 0,
+                          "num_episodes_lifetime": 0, "time_total_s": 0.0}
+        self._episodes = EpisodeWindow(self.config.metrics_num_episodes_for_smoothing)
+        self._iteration_sampled: list[SampleResult] = []
+        self._timers: dict[str, float] = {}
+        self._sync_weights()
+
+    def _plan_resources(self) -> dict[str, float]:
+        config = self.config
+        uses_ray = config.num_env_runners > 0 or config.evaluation_num_env_runners > 0 or config.num_learners > 0
+        requests = {
+            "env runner": (config.num_env_runners, config.num_cpus_per_env_runner),
+            "evaluation runner": (config.evaluation_num_env_runners, config.num_cpus_per_env_runner),
+            "learner": (config.num_learners, config.num_cpus_per_learner),
+        }
+        if not uses_ray:
+            check_gpus(0, config.num_gpus_per_learner, float(torch.cuda.device_count()))
+            return {name: cpus for name, (_, cpus) in requests.items()}
+        ensure_ray()
+        cluster_cpus, cluster_gpus = cluster_resources()
+        if config.num_learners > 0:
+            check_gpus(config.num_learners, config.num_gpus_per_learner, cluster_gpus)
+        else:
+            check_gpus(0, config.num_gpus_per_learner, float(torch.cuda.device_count()))
+        return fit_cpus(requests, cluster_cpus)
+
+    # ------------------------------------------------------------------ training
+    @abc.abstractmethod
+    def training_step(self) -> dict[str, Any]:
+        """Sample, learn and sync weights once; return learner metrics by module id."""
+
+    def sample_batches(self, num_env_steps: int) -> tuple[dict[str, dict[str, np.ndarray]], list[SampleResult]]:
+        """At least ``num_env_steps`` env steps from the runners, as one batch per module."""
+        config = self.config
+        per_round = config.get_rollout_fragment_length() * config.num_envs_per_env_runner * max(1, config.num_env_runners)
+        results: list[SampleResult] = []
+        sampled = 0
+        while sampled < num_env_steps:
+            round_results = self.env_runner_group.sample(num_timesteps=min(per_round, num_env_steps - sampled))
+            sampled += sum(r.env_steps for r in round_results)
+            results += round_results
+        self._record_samples(results)
+        parts: dict[str, list] = {}
+        for result in results:
+            for module_id, batch in result.batches.items():
+                parts.setdefault(module_id, []).append(batch)
+        return {mid: concat_segments(batches) for mid, batches in parts.items()}, results
+
+    def _record_samples(self, results: list[SampleResult]) -> None:
+        self._iteration_sampled += results
+        for result in results:
+            self._episodes.extend(result.episodes)
+
+    def _sync_weights(self) -> None:
+        self._weights_version += 1
+        weights = self.learner_group.get_weights(self.learner_group.module_ids_to_train)
+        self.env_runner_group.sync_weights(weights, self._weights_version)
+
+    def train(self) -> dict[str, Any]:
+        """One training iteration; returns RLlib-style nested metrics."""
+        start = time.perf_counter()
+        self._iteration_sampled = []
+        self._timers = {}
+        learner_metrics: dict[str, Any] = {}
+        while True:
+            learner_metrics = self.training_step()
+            if time.perf_counter() - start >= self.config.min_time_s_per_iteration:
+                break
+        sampled = self._iteration_sampled
+        env_steps = sum(r.env_steps for r in sampled)
+        agent_steps = sum(r.agent_steps for r in sampled)
+        episodes = sum(len(r.episodes) for r in sampled)
+        self.iteration += 1
+        counters = self._counters
+        counters["num_env_steps_sampled_lifetime"] += env_steps
+        counters["num_agent_steps_sampled_lifetime"] += agent_steps
+        counters["num_episodes_lifetime"] += episodes
+        elapsed = time.perf_counter() - start
+        counters["time_total_s"] += elapsed
+        result = {
+            "training_iteration": self.iteration,
+            "env_runners": {
+                **self._episodes.summary(),
+                "num_episodes": episodes,
+                "num_env_steps_sampled": env_steps,
+                "num_agent_steps_sampled": agent_steps,
+                "num_env_steps_sampled_lifetime": counters["num_env_steps_sampled_lifetime"],
+                "num_env_runner_restarts": self.env_runner_group.num_restarts,
+            },
+            "learners": learner_metrics,
+            "num_env_steps_sampled_lifetime": counters["num_env_steps_sampled_lifetime"],
+            "num_agent_steps_sampled_lifetime": counters["num_agent_steps_sampled_lifetime"],
+            "num_episodes_lifetime": counters["num_episodes_lifetime"],
+            "time_this_iter_s": elapsed,
+            "time_total_s": counters["time_total_s"],
+            "timers": dict(self._timers),
+            "env_steps_per_s": env_steps / elapsed if elapsed > 0 else float("nan"),
+        }
+        interval = self.config.evaluation_interval
+        if interval is not None and self.iteration % interval == 0:
+            result["evaluation"] = self.evaluate()
+        return result
+
+    @contextlib.contextmanager
+    def timed(self, name: str) -> Iterator[None]:
+        """Add the wall time of a block to this iteration's ``timers/<name>``."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._timers[name] = self._timers.get(name, 0.0) + time.perf_counter() - start
+
+    # ------------------------------------------------------------------ evaluation
+    def _evaluation_group(self) -> EnvRunnerGroup:
+        if self.eval_env_runner_group is None:
+            evaluation_config = self.config.get_evaluation_config_object()
+            if self.config.evaluation_num_env_runners == 0:
+                # The driver's own sampling runner must keep its episodes: evaluate on fresh envs.
+                evaluation_config.num_env_runners = 0
+            self.eval_env_runner_group = EnvRunnerGroup(
+                evaluation_config, self.module_spec, self.config.evaluation_num_env_runners,
+                self._evaluation_cpus, name="evaluation runner",
+            )
+        return self.eval_env_runner_group
+
+    def evaluate(self) -> dict[str, Any]:
+        """Run ``evaluation_duration`` episodes (or env steps) with ``evaluation_config``."""
+        start = time.perf_counter()
+        group = self._evaluation_group()
+        group.sync_weights(self.learner_group.get_weights(), self._weights_version)
+        duration = self.config.evaluation_duration
+        explore = group.config.explore
+        if self.config.evaluation_duration_unit == "episodes":
+            results = group.sample(num_episodes=duration, explore=explore)
+        else:
+            results = group.sample(num_timesteps=duration, explore=explore)
+        episodes = [e for r in results for e in r.episodes]
+        if self.config.evaluation_duration_unit == "episodes":
+            episodes = episodes[:duration]
+        return {
+            "env_runners": {
+                **summarize_episodes(episodes),
+                "num_episodes": len(episodes),
+                "num_env_steps_sampled": sum(r.env_steps for r in results),
+            },
+            "time_this_eval_s": time.perf_counter() - start,
+        }
+
+    # ------------------------------------------------------------------ modules and checkpoints
+    def get_module(self, module_id: str = DEFAULT_MODULE_ID) -> RLModule:
+        """The learner's copy of a module (on the driver when ``num_learners=0``)."""
+        if self.learner_group.local_learner is None:
+            raise ValueError("get_module() needs num_learners=0; with remote learners use learner_group.get_weights().")
+        return self.learner_group.local_learner.module[module_id]
+
+    def get_state(self) -> dict[str, Any]:
+        return {"iteration": self.iteration, "weights_version": self._weights_version, **self._counters}
+
+    def save_to_path(self, path: str | None = None) -> str:
+        """Write a checkpoint directory (a new temp dir when ``path`` is None); returns its path."""
+        path = path or tempfile.mkdtemp(prefix="marl_arena_checkpoint_")
+        return checkpoints.write_checkpoint(path, type(self), self.config, self.learner_group.get_state(),
+                                            self.get_state(), marl_arena.__version__)
+
+    save = save_to_path
+
+    def restore_from_path(self, path: str) -> None:
+        """Load weights, optimizer states and counters from a checkpoint of this algorithm."""
+        metadata = checkpoints.read_metadata(path)
+        if checkpoints.read_algorithm_class(metadata) is not type(self):
+            raise checkpoints.CheckpointError(
+                f"Checkpoint {path} was written by {metadata['algorithm']}, not {type(self).__name__}."
+            )
+        learner_state = checkpoints.read_learner_state(path)
+        state = checkpoints.read_algorithm_state(path)
+        try:
+            self.learner_group.set_state(learner_state)
+        except (KeyError, RuntimeError) as error:
+            raise checkpoints.CheckpointError(
+                f"Checkpoint {path} does not fit this algorithm's modules: {error}"
+            ) from error
+        self.iteration = int(state["iteration"])
+        self._weights_version = int(state["weights_version"])
+        for key in self._counters:
+            self._counters[key] = state[key]
+        self._sync_weights()
+
+    @classmethod
+    def from_checkpoint(cls, path: str) -> "Algorithm":
+        """Build the algorithm a checkpoint was written by, with its config, and restore it."""
+        metadata = checkpoints.read_metadata(path)
+        algorithm_class = checkpoints.read_algorithm_class(metadata)
+        config = checkpoints.read_config(path)
+        algorithm = algorithm_class(config)
+        algorithm.restore_from_path(path)
+        return algorithm
+
+    def stop(self) -> None:
+        """Stop runner and learner actors and close envs (Ray itself keeps running)."""
+        self.env_runner_group.stop()
+        if self.eval_env_runner_group is not None:
+            self.eval_env_runner_group.stop()
+        self.learner_group.stop()

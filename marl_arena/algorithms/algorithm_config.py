@@ -1,0 +1,322 @@
+"""AlgorithmConfig: RLlib's builder-style configuration, validated when an algorithm is built.
+
+Every builder method sets only the arguments it is given and returns the config, so
+``PPOConfig().environment("CartPole-v1").training(lr=1e-3)`` reads like RLlib. Field names
+and meanings follow RLlib's wherever RLlib has the field.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any, Callable, Collection
+
+from marl_arena.core.models import DefaultModelConfig
+from marl_arena.core.rl_module import DEFAULT_MODULE_ID, RLModuleSpec
+
+
+class _NotProvided:
+    """Marks a builder argument the caller did not pass (None is a legal value)."""
+
+    def __repr__(self) -> str:
+        return "NotProvided"
+
+
+NotProvided: Any = _NotProvided()
+
+
+def default_policy_mapping_fn(agent_id, episode=None, **kwargs) -> str:
+    """Every agent plays the one default module."""
+    return DEFAULT_MODULE_ID
+
+
+class AlgorithmConfig:
+    """Settings shared by all algorithms; subclasses add their ``training`` fields."""
+
+    algo_class: type | None = None
+
+    def __init__(self, algo_class: type | None = None):
+        if algo_class is not None:
+            self.algo_class = algo_class
+        # environment()
+        self.env: Any = None
+        self.env_config: dict = {}
+        self.clip_actions = True
+        # env_runners()
+        self.num_env_runners = 0
+        self.num_envs_per_env_runner = 1
+        self.rollout_fragment_length: int | str = "auto"
+        self.env_to_module_connector: Callable | None = None
+        self.num_cpus_per_env_runner: float = 1.0
+        self.explore = True
+        self.sample_timeout_s: float | None = 60.0
+        # learners()
+        self.num_learners = 0
+        self.num_gpus_per_learner: float = 0.0
+        self.num_cpus_per_learner: float = 1.0
+        # training()
+        self.gamma = 0.99
+        self.lr = 3e-4
+        self.train_batch_size_per_learner: int | None = None
+        self.train_batch_size = 4000
+        self.minibatch_size: int | None = 128
+        self.num_epochs = 1
+        self.grad_clip: float | None = None
+        # rl_module()
+        self.model_config: DefaultModelConfig | dict | None = None
+        self.rl_module_spec: RLModuleSpec | None = None
+        # multi_agent()
+        self.policies: dict[str, RLModuleSpec | None] = {DEFAULT_MODULE_ID: None}
+        self.policy_mapping_fn: Callable = default_policy_mapping_fn
+        self.policies_to_train: Collection[str] | Callable | None = None
+        # evaluation()
+        self.evaluation_interval: int | None = None
+        self.evaluation_duration: int = 10
+        self.evaluation_duration_unit = "episodes"
+        self.evaluation_num_env_runners = 0
+        self.evaluation_config: dict = {"explore": False}
+        # fault_tolerance()
+        self.restart_failed_env_runners = True
+        self.restart_failed_sub_environments = False
+        self.max_num_env_runner_restarts = 1000
+        # debugging() / reporting()
+        self.seed: int | None = None
+        self.log_level = "WARN"
+        self.metrics_num_episodes_for_smoothing = 100
+        self.min_time_s_per_iteration: float = 0.0
+
+    # ------------------------------------------------------------------ builder methods
+    def _set(self, **values: Any) -> "AlgorithmConfig":
+        for name, value in values.items():
+            if value is not NotProvided:
+                setattr(self, name, value)
+        return self
+
+    def environment(self, env: Any = NotProvided, *, env_config: dict | None = NotProvided,
+                    clip_actions: bool = NotProvided) -> "AlgorithmConfig":
+        """The env: an id (registered, plugin or gymnasium), a class or a creator."""
+        if env_config is not NotProvided and env_config is None:
+            env_config = {}
+        return self._set(env=env, env_config=env_config, clip_actions=clip_actions)
+
+    def env_runners(self, *, num_env_runners: int = NotProvided, num_envs_per_env_runner: int = NotProvided,
+                    rollout_fragment_length: int | str = NotProvided,
+                    env_to_module_connector: Callable | None = NotProvided,
+                    num_cpus_per_env_runner: float = NotProvided, explore: bool = NotProvided,
+                    sample_timeout_s: float | None = NotProvided) -> "AlgorithmConfig":
+        """Sampling: how many Ray runner actors (0 samples in the driver), envs per runner, ..."""
+        return self._set(num_env_runners=num_env_runners, num_envs_per_env_runner=num_envs_per_env_runner,
+                         rollout_fragment_length=rollout_fragment_length,
+                         env_to_module_connector=env_to_module_connector,
+                         num_cpus_per_env_runner=num_cpus_per_env_runner, explore=explore,
+                         sample_timeout_s=sample_timeout_s)
+
+    def learners(self, *, num_learners: int = NotProvided, num_gpus_per_learner: float = NotProvided,
+                 num_cpus_per_learner: float = NotProvided) -> "AlgorithmConfig":
+        """Learning: 0 learns in the driver; N > 0 starts N Ray learner actors."""
+        return self._set(num_learners=num_learners, num_gpus_per_learner=num_gpus_per_learner,
+                         num_cpus_per_learner=num_cpus_per_learner)
+
+    def training(self, *, gamma: float = NotProvided, lr: float = NotProvided,
+                 train_batch_size_per_learner: int = NotProvided, train_batch_size: int = NotProvided,
+                 minibatch_size: int | None = NotProvided, num_epochs: int = NotProvided,
+                 grad_clip: float | None = NotProvided) -> "AlgorithmConfig":
+        """Optimisation settings common to all algorithms."""
+        return self._set(gamma=gamma, lr=lr, train_batch_size_per_learner=train_batch_size_per_learner,
+                         train_batch_size=train_batch_size, minibatch_size=minibatch_size,
+                         num_epochs=num_epochs, grad_clip=grad_clip)
+
+    def rl_module(self, *, model_config: DefaultModelConfig | dict | None = NotProvided,
+                  rl_module_spec: RLModuleSpec | None = NotProvided) -> "AlgorithmConfig":
+        """Network shape (``DefaultModelConfig``) or a custom module class via a spec."""
+        return self._set(model_config=model_config, rl_module_spec=rl_module_spec)
+
+    def multi_agent(self, *, policies: Collection[str] | dict | None = NotProvided,
+                    policy_mapping_fn: Callable = NotProvided,
+                    policies_to_train: Collection[str] | Callable | None = NotProvided) -> "AlgorithmConfig":
+        """Module ids, the agent -> module mapping, and which modules learn."""
+        if policies is not NotProvided:
+            policies = self._normalise_policies(policies)
+        return self._set(policies=policies, policy_mapping_fn=policy_mapping_fn,
+                         policies_to_train=policies_to_train)
+
+    @staticmethod
+    def _normalise_policies(policies: Collection[str] | dict | None) -> dict[str, RLModuleSpec | None]:
+        if policies is None:
+            return {DEFAULT_MODULE_ID: None}
+        if isinstance(policies, dict):
+            specs = dict(policies)
+        elif isinstance(policies, (set, list, tuple, frozenset)):
+            specs = {pid: None for pid in policies}
+        else:
+            raise ValueError(f"multi_agent(policies=...) must be a set, list or dict of module ids, got {policies!r}.")
+        for pid, spec in specs.items():
+            if not isinstance(pid, str):
+                raise ValueError(f"multi_agent(policies=...): module ids must be strings, got {pid!r}.")
+            if spec is not None and not isinstance(spec, RLModuleSpec):
+                raise ValueError(f"multi_agent(policies=...): the value for {pid!r} must be an RLModuleSpec or None, got {spec!r}.")
+        return specs
+
+    def evaluation(self, *, evaluation_interval: int | None = NotProvided, evaluation_duration: int = NotProvided,
+                   evaluation_duration_unit: str = NotProvided, evaluation_num_env_runners: int = NotProvided,
+                   evaluation_config: dict | None = NotProvided) -> "AlgorithmConfig":
+        """Greedy evaluation every ``evaluation_interval`` iterations (None: only on ``evaluate()``)."""
+        if evaluation_config is not NotProvided:
+            evaluation_config = {"explore": False, **(evaluation_config or {})}
+        return self._set(evaluation_interval=evaluation_interval, evaluation_duration=evaluation_duration,
+                         evaluation_duration_unit=evaluation_duration_unit,
+                         evaluation_num_env_runners=evaluation_num_env_runners,
+                         evaluation_config=evaluation_config)
+
+    def fault_tolerance(self, *, restart_failed_env_runners: bool = NotProvided,
+                        restart_failed_sub_environments: bool = NotProvided,
+                        max_num_env_runner_restarts: int = NotProvided) -> "AlgorithmConfig":
+        """Restart dead runner actors; recreate sub-envs that raise."""
+        return self._set(restart_failed_env_runners=restart_failed_env_runners,
+                         restart_failed_sub_environments=restart_failed_sub_environments,
+                         max_num_env_runner_restarts=max_num_env_runner_restarts)
+
+    def debugging(self, *, seed: int | None = NotProvided, log_level: str = NotProvided) -> "AlgorithmConfig":
+        return self._set(seed=seed, log_level=log_level)
+
+    def reporting(self, *, metrics_num_episodes_for_smoothing: int = NotProvided,
+                  min_time_s_per_iteration: float = NotProvided) -> "AlgorithmConfig":
+        return self._set(metrics_num_episodes_for_smoothing=metrics_num_episodes_for_smoothing,
+                         min_time_s_per_iteration=min_time_s_per_iteration)
+
+    def framework(self, framework: str = "torch") -> "AlgorithmConfig":
+        """Only torch exists here; accepted so RLlib scripts run unchanged."""
+        if framework != "torch":
+            raise ValueError(f"framework={framework!r} is not supported; marl_arena runs on 'torch' only.")
+        return self
+
+    def api_stack(self, *, enable_rl_module_and_learner: bool = True,
+                  enable_env_runner_and_connector_v2: bool = True) -> "AlgorithmConfig":
+        """marl_arena has one API stack (RLlib's new one); accepted so RLlib scripts run unchanged."""
+        if not (enable_rl_module_and_learner and enable_env_runner_and_connector_v2):
+            raise ValueError("marl_arena only has the RLModule/Learner/EnvRunner API stack; it cannot be disabled.")
+        return self
+
+    # ------------------------------------------------------------------ derived values
+    @property
+    def total_train_batch_size(self) -> int:
+        """Env steps per training iteration, over all learners."""
+        if self.train_batch_size_per_learner is not None:
+            return int(self.train_batch_size_per_learner) * max(1, int(self.num_learners))
+        return int(self.train_batch_size)
+
+    def get_rollout_fragment_length(self) -> int:
+        """Env steps per sub-env per sample call ("auto" splits the batch evenly)."""
+        if self.rollout_fragment_length != "auto":
+            return int(self.rollout_fragment_length)
+        parallel = max(1, self.num_env_runners) * self.num_envs_per_env_runner
+        return max(1, math.ceil(self.total_train_batch_size / parallel))
+
+    def is_policy_to_train(self, module_id: str) -> bool:
+        if self.policies_to_train is None:
+            return True
+        if callable(self.policies_to_train):
+            return bool(self.policies_to_train(module_id, None))
+        return module_id in self.policies_to_train
+
+    def model_config_for(self, module_id: str) -> DefaultModelConfig:
+        spec = self.policies.get(module_id)
+        if spec is not None and spec.model_config is not None:
+            return DefaultModelConfig.from_any(spec.model_config)
+        return DefaultModelConfig.from_any(self.model_config)
+
+    def get_evaluation_config_object(self) -> "AlgorithmConfig":
+        """A copy of this config with ``evaluation_config`` applied (greedy by default)."""
+        evaluation = self.copy()
+        for name, value in self.evaluation_config.items():
+            if not hasattr(evaluation, name):
+                raise ValueError(f"evaluation_config names unknown config field {name!r}.")
+            setattr(evaluation, name, value)
+        return evaluation
+
+    def copy(self) -> "AlgorithmConfig":
+        return copy.deepcopy(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain field values (callables shown by name), for logs and checkpoints' metadata."""
+        out = {}
+        for name, value in vars(self).items():
+            out[name] = getattr(value, "__name__", repr(value)) if callable(value) else value
+        return out
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> None:
+        """Raise ValueError naming the field, its value and what is allowed."""
+        if self.env is None:
+            raise ValueError("No env set: call config.environment(env=...) with an env id, class or creator.")
+        _check_int(self, "num_env_runners", minimum=0)
+        _check_int(self, "num_envs_per_env_runner", minimum=1)
+        _check_int(self, "num_learners", minimum=0)
+        _check_int(self, "num_epochs", minimum=1)
+        _check_int(self, "evaluation_duration", minimum=1)
+        _check_int(self, "evaluation_num_env_runners", minimum=0)
+        _check_int(self, "metrics_num_episodes_for_smoothing", minimum=1)
+        if self.train_batch_size_per_learner is not None:
+            _check_int(self, "train_batch_size_per_learner", minimum=1)
+        else:
+            _check_int(self, "train_batch_size", minimum=1)
+        if self.minibatch_size is not None:
+            _check_int(self, "minibatch_size", minimum=1)
+        if self.rollout_fragment_length != "auto":
+            _check_int(self, "rollout_fragment_length", minimum=1, extra="or 'auto'")
+        _check_number(self, "lr", low=0.0, low_inclusive=False)
+        _check_number(self, "gamma", low=0.0, high=1.0, low_inclusive=False)
+        _check_number(self, "num_cpus_per_env_runner", low=0.0)
+        _check_number(self, "num_gpus_per_learner", low=0.0)
+        _check_number(self, "num_cpus_per_learner", low=0.0)
+        if self.grad_clip is not None:
+            _check_number(self, "grad_clip", low=0.0, low_inclusive=False)
+        if self.evaluation_interval is not None:
+            _check_int(self, "evaluation_interval", minimum=1, extra="or None")
+        if self.evaluation_duration_unit not in ("episodes", "timesteps"):
+            raise ValueError(
+                f"evaluation_duration_unit={self.evaluation_duration_unit!r} is not allowed; use 'episodes' or 'timesteps'."
+            )
+        if not callable(self.policy_mapping_fn):
+            raise ValueError(f"policy_mapping_fn must be callable, got {self.policy_mapping_fn!r}.")
+        if self.policies_to_train is not None and not callable(self.policies_to_train):
+            unknown = sorted(set(self.policies_to_train) - set(self.policies))
+            if unknown:
+                raise ValueError(
+                    f"policies_to_train names {unknown}, which are not in policies {sorted(self.policies)}."
+                )
+        if self.env_to_module_connector is not None and not callable(self.env_to_module_connector):
+            raise ValueError("env_to_module_connector must be a callable env -> connector, e.g. lambda env: FlattenObservations().")
+        DefaultModelConfig.from_any(self.model_config)
+
+    def build_algo(self):
+        """Validate this config and build its Algorithm."""
+        if self.algo_class is None:
+            raise ValueError(f"{type(self).__name__} has no algorithm class to build.")
+        return self.algo_class(self)
+
+    build = build_algo
+
+
+def _check_int(config: AlgorithmConfig, name: str, minimum: int, extra: str = "") -> None:
+    value = getattr(config, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        allowed = f"an integer >= {minimum}" + (f" {extra}" if extra else "")
+        raise ValueError(f"{name}={value!r} is not allowed: it must be {allowed}.")
+
+
+def _check_number(config: AlgorithmConfig, name: str, low: float | None = None, high: float | None = None,
+                  low_inclusive: bool = True) -> None:
+    value = getattr(config, name)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value >= low if low_inclusive else value > low
+    if ok and high is not None:
+        ok = value <= high
+    if not ok:
+        bounds = []
+        if low is not None:
+            bounds.append(f"{'>=' if low_inclusive else '>'} {low}")
+        if high is not None:
+            bounds.append(f"<= {high}")
+        raise ValueError(f"{name}={value!r} is not allowed: it must be a number {' and '.join(bounds)}.")

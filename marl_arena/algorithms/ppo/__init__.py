@@ -1,0 +1,4 @@
+from marl_arena.algorithms.ppo.ppo import PPO
+from marl_arena.algorithms.ppo.ppo_config import PPOConfig
+
+__all__ = ["PPO", "PPOConfig"]

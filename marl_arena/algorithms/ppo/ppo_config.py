@@ -1,0 +1,56 @@
+"""PPOConfig: PPO's training fields, with RLlib's names."""
+
+from __future__ import annotations
+
+from marl_arena.algorithms.algorithm_config import AlgorithmConfig, NotProvided, _check_number
+
+
+class PPOConfig(AlgorithmConfig):
+    """Proximal Policy Optimisation (clipped objective, GAE, optional adaptive KL penalty)."""
+
+    def __init__(self, algo_class: type | None = None):
+        if algo_class is None:
+            from marl_arena.algorithms.ppo.ppo import PPO
+
+            algo_class = PPO
+        super().__init__(algo_class)
+        self.num_epochs = 10
+        self.minibatch_size = 128
+        self.lambda_ = 0.95
+        """GAE lambda."""
+        self.clip_param = 0.2
+        """Probability-ratio clip range of the surrogate objective."""
+        self.vf_clip_param = 10.0
+        """How far a value prediction may move from the sampled one per update (value clipping)."""
+        self.vf_loss_coeff = 1.0
+        self.entropy_coeff = 0.0
+        self.use_kl_loss = True
+        """Add an adaptive KL(old || new) penalty to the loss."""
+        self.kl_coeff = 0.2
+        """Initial KL penalty coefficient (adapted towards ``kl_target``)."""
+        self.kl_target = 0.01
+
+    def training(self, *, lambda_: float = NotProvided, clip_param: float = NotProvided,
+                 vf_clip_param: float = NotProvided, vf_loss_coeff: float = NotProvided,
+                 entropy_coeff: float = NotProvided, use_kl_loss: bool = NotProvided,
+                 kl_coeff: float = NotProvided, kl_target: float = NotProvided, **common) -> "PPOConfig":
+        """PPO's fields; the common ones (lr, gamma, batch sizes, ...) as in AlgorithmConfig."""
+        super().training(**common)
+        return self._set(lambda_=lambda_, clip_param=clip_param, vf_clip_param=vf_clip_param,
+                         vf_loss_coeff=vf_loss_coeff, entropy_coeff=entropy_coeff, use_kl_loss=use_kl_loss,
+                         kl_coeff=kl_coeff, kl_target=kl_target)
+
+    def validate(self) -> None:
+        super().validate()
+        _check_number(self, "lambda_", low=0.0, high=1.0)
+        _check_number(self, "clip_param", low=0.0, low_inclusive=False)
+        _check_number(self, "vf_clip_param", low=0.0, low_inclusive=False)
+        _check_number(self, "vf_loss_coeff", low=0.0)
+        _check_number(self, "entropy_coeff", low=0.0)
+        _check_number(self, "kl_coeff", low=0.0)
+        _check_number(self, "kl_target", low=0.0, low_inclusive=False)
+        if self.minibatch_size is not None and self.minibatch_size > self.total_train_batch_size:
+            raise ValueError(
+                f"minibatch_size={self.minibatch_size} is larger than the train batch "
+                f"({self.total_train_batch_size} env steps); it must be at most that."
+            )

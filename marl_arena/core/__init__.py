@@ -1,0 +1,35 @@
+"""RLModules, default models, action distributions and the batch column names."""
+
+from marl_arena.core.columns import Columns
+from marl_arena.core.distributions import (
+    ActionDistribution,
+    Categorical,
+    DiagGaussian,
+    SquashedGaussian,
+    distribution_for_space,
+)
+from marl_arena.core.models import DefaultModelConfig
+from marl_arena.core.rl_module import (
+    DEFAULT_MODULE_ID,
+    MultiRLModule,
+    MultiRLModuleSpec,
+    RLModule,
+    RLModuleSpec,
+)
+from marl_arena.core.actor_critic import ActorCriticModule
+
+__all__ = [
+    "ActionDistribution",
+    "ActorCriticModule",
+    "Categorical",
+    "Columns",
+    "DEFAULT_MODULE_ID",
+    "DefaultModelConfig",
+    "DiagGaussian",
+    "MultiRLModule",
+    "MultiRLModuleSpec",
+    "RLModule",
+    "RLModuleSpec",
+    "SquashedGaussian",
+    "distribution_for_space",
+]

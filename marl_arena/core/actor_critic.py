@@ -1,0 +1,86 @@
+"""The default policy-gradient module: an MLP policy head and a value head.
+
+Used by the on-policy algorithms (PPO now; APPO and IMPALA share it). The value head has
+its own trunk unless ``vf_share_layers`` is set.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import torch
+from torch import nn
+
+from marl_arena.core.columns import Columns
+from marl_arena.core.distributions import ActionDistribution, distribution_for_space
+from marl_arena.core.models import DefaultModelConfig, flat_dim, init_output_layer, mlp, output_width
+from marl_arena.core.rl_module import RLModule, TensorDict
+
+
+def apply_action_mask(logits: torch.Tensor, batch: TensorDict) -> torch.Tensor:
+    """Give illegal actions the lowest representable logit, so they are never sampled."""
+    mask = batch.get(Columns.ACTION_MASK)
+    if mask is None:
+        return logits
+    return logits.masked_fill(mask <= 0, torch.finfo(logits.dtype).min)
+
+
+class ActorCriticModule(RLModule):
+    """MLP policy and value function over a flat observation."""
+
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        model_config: DefaultModelConfig | dict | None = None,
+        inference_only: bool = False,
+    ):
+        super().__init__(observation_space, action_space, model_config, inference_only)
+        cfg = self.model_config
+        in_dim = flat_dim(observation_space)
+        self._dist_cls, dist_width = distribution_for_space(action_space)
+        self._continuous = isinstance(action_space, gym.spaces.Box)
+        hidden = output_width(in_dim, cfg.fcnet_hiddens)
+
+        self.encoder = mlp(in_dim, cfg.fcnet_hiddens, cfg.fcnet_activation)
+        pi_out = dist_width // 2 if (self._continuous and cfg.free_log_std) else dist_width
+        self.pi = mlp(hidden, cfg.head_fcnet_hiddens, cfg.fcnet_activation, pi_out)
+        init_output_layer(self.pi[-1], 0.01)
+        if self._continuous and cfg.free_log_std:
+            self.log_std = nn.Parameter(torch.zeros(dist_width // 2))
+        if not inference_only:
+            self.vf_encoder = None if cfg.vf_share_layers else mlp(in_dim, cfg.fcnet_hiddens, cfg.fcnet_activation)
+            self.vf = mlp(hidden, cfg.head_fcnet_hiddens, cfg.fcnet_activation, 1)
+            init_output_layer(self.vf[-1], 1.0)
+
+    def _dist_inputs(self, features: torch.Tensor, batch: TensorDict) -> torch.Tensor:
+        out = self.pi(features)
+        if self._continuous and self.model_config.free_log_std:
+            return torch.cat([out, self.log_std.expand_as(out)], dim=-1)
+        return apply_action_mask(out, batch)
+
+    def forward_inference(self, batch: TensorDict) -> TensorDict:
+        return {Columns.ACTION_DIST_INPUTS: self._dist_inputs(self.encoder(batch[Columns.OBS]), batch)}
+
+    def forward_exploration(self, batch: TensorDict) -> TensorDict:
+        return self.forward_inference(batch)
+
+    def forward_train(self, batch: TensorDict) -> TensorDict:
+        features = self.encoder(batch[Columns.OBS])
+        return {
+            Columns.ACTION_DIST_INPUTS: self._dist_inputs(features, batch),
+            Columns.VF_PREDS: self._value(batch[Columns.OBS], features),
+        }
+
+    def compute_values(self, obs: torch.Tensor) -> torch.Tensor:
+        """State values of ``obs``, one per row."""
+        features = self.encoder(obs) if self.vf_encoder is None else None
+        return self._value(obs, features)
+
+    def _value(self, obs: torch.Tensor, shared_features: torch.Tensor | None) -> torch.Tensor:
+        if self.inference_only:
+            raise RuntimeError("This ActorCriticModule was built inference_only and has no value head.")
+        features = shared_features if self.vf_encoder is None else self.vf_encoder(obs)
+        return self.vf(features).squeeze(-1)
+
+    def action_distribution(self, dist_inputs: torch.Tensor) -> ActionDistribution:
+        return self._dist_cls(dist_inputs)

@@ -1,0 +1,27 @@
+"""The one place where batch column names live.
+
+Batches travelling between EnvRunners, Learners and modules are plain dicts of arrays
+(numpy on the sampling side, torch on the learning side) keyed by these names and grouped
+by module id. Nothing else in marl_arena invents a batch key inline.
+"""
+
+
+class Columns:
+    """Standard batch keys (names match RLlib's so users recognise them)."""
+
+    OBS = "obs"
+    NEXT_OBS = "new_obs"
+    ACTIONS = "actions"
+    REWARDS = "rewards"
+    TERMINATEDS = "terminateds"
+    # True where a trajectory segment stops without a terminal state (time limit or the
+    # end of a rollout fragment): learners bootstrap from NEXT_OBS there.
+    TRUNCATEDS = "truncateds"
+    ACTION_MASK = "action_mask"
+    NEXT_ACTION_MASK = "new_action_mask"
+    ACTION_DIST_INPUTS = "action_dist_inputs"
+    ACTION_LOGP = "action_logp"
+    VF_PREDS = "vf_preds"
+    ADVANTAGES = "advantages"
+    VALUE_TARGETS = "value_targets"
+    EMBEDDINGS = "embeddings"

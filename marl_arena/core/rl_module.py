@@ -1,0 +1,145 @@
+"""RLModule (one policy's networks), MultiRLModule (modules by id) and their specs.
+
+A module is a plain ``torch.nn.Module`` with three forward passes, each taking and
+returning a dict of tensors keyed by ``Columns``. Specs are small picklable recipes, so a
+module can be rebuilt inside a Ray actor from the spec alone.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Any, Iterator
+
+import gymnasium as gym
+import torch
+from torch import nn
+
+from marl_arena.core.distributions import ActionDistribution
+from marl_arena.core.models import DefaultModelConfig
+
+DEFAULT_MODULE_ID = "default_policy"
+
+TensorDict = dict[str, torch.Tensor]
+
+
+class RLModule(nn.Module, abc.ABC):
+    """The networks of one policy.
+
+    ``observation_space`` is the space after the env-to-module connector (a flat Box);
+    ``action_space`` is the env's. Action masks arrive as ``Columns.ACTION_MASK`` and must be
+    honoured by every forward pass that outputs action distribution inputs.
+    """
+
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        model_config: DefaultModelConfig | dict | None = None,
+        inference_only: bool = False,
+    ):
+        super().__init__()
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.model_config = DefaultModelConfig.from_any(model_config)
+        self.inference_only = inference_only
+
+    @abc.abstractmethod
+    def forward_inference(self, batch: TensorDict) -> TensorDict:
+        """Outputs for greedy acting (evaluation, deployment)."""
+
+    @abc.abstractmethod
+    def forward_exploration(self, batch: TensorDict) -> TensorDict:
+        """Outputs for acting while collecting training data."""
+
+    @abc.abstractmethod
+    def forward_train(self, batch: TensorDict) -> TensorDict:
+        """Outputs the loss needs."""
+
+    @abc.abstractmethod
+    def action_distribution(self, dist_inputs: torch.Tensor) -> ActionDistribution:
+        """The action distribution that ``dist_inputs`` parameterise."""
+
+
+@dataclasses.dataclass
+class RLModuleSpec:
+    """How to build one RLModule: its class, spaces and model config."""
+
+    module_class: type[RLModule] | None = None
+    observation_space: gym.Space | None = None
+    action_space: gym.Space | None = None
+    model_config: DefaultModelConfig | dict | None = None
+    inference_only: bool = False
+
+    def build(self) -> RLModule:
+        if self.module_class is None or self.observation_space is None or self.action_space is None:
+            raise ValueError(
+                "RLModuleSpec.build() needs module_class, observation_space and action_space; "
+                f"got {self}."
+            )
+        return self.module_class(
+            self.observation_space, self.action_space, self.model_config, self.inference_only
+        )
+
+
+@dataclasses.dataclass
+class MultiRLModuleSpec:
+    """Specs of every module, by module id."""
+
+    rl_module_specs: dict[str, RLModuleSpec] = dataclasses.field(default_factory=dict)
+
+    def build(self) -> "MultiRLModule":
+        return MultiRLModule({mid: spec.build() for mid, spec in self.rl_module_specs.items()})
+
+
+class MultiRLModule(nn.Module):
+    """RLModules by module id. Agents mapped to one id share that module's parameters."""
+
+    def __init__(self, modules: dict[str, RLModule] | None = None):
+        super().__init__()
+        self._modules_by_id = nn.ModuleDict()
+        for module_id, module in (modules or {}).items():
+            self.add_module_by_id(module_id, module)
+
+    def add_module_by_id(self, module_id: str, module: RLModule) -> None:
+        if not isinstance(module_id, str):
+            raise ValueError(f"Module ids must be strings, got {module_id!r} ({type(module_id).__name__}).")
+        if module_id in self._modules_by_id:
+            raise ValueError(f"Module id {module_id!r} already exists.")
+        self._modules_by_id[module_id] = module
+
+    def remove_module_by_id(self, module_id: str) -> None:
+        del self._modules_by_id[module_id]
+
+    def __getitem__(self, module_id: str) -> RLModule:
+        try:
+            return self._modules_by_id[module_id]
+        except KeyError:
+            raise KeyError(
+                f"No module {module_id!r}; this MultiRLModule has {sorted(self._modules_by_id)}."
+            ) from None
+
+    def __contains__(self, module_id: object) -> bool:
+        return module_id in self._modules_by_id
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules_by_id)
+
+    def keys(self) -> list[str]:
+        return list(self._modules_by_id.keys())
+
+    def items(self) -> list[tuple[str, RLModule]]:
+        return list(self._modules_by_id.items())
+
+    def get_state(self, module_ids: list[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Weights of the given modules (all by default) as CPU tensors, by module id."""
+        ids = self.keys() if module_ids is None else module_ids
+        return {
+            mid: {k: v.detach().to("cpu", copy=True) for k, v in self[mid].state_dict().items()}
+            for mid in ids
+        }
+
+    def set_state(self, state: dict[str, dict[str, Any]]) -> None:
+        """Load weights for the modules named in ``state``; other modules keep theirs."""
+        for mid, module_state in state.items():
+            self[mid].load_state_dict(module_state)

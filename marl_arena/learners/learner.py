@@ -1,0 +1,132 @@
+"""Learner: owns the trainable modules and their optimizers, and turns batches into updates.
+
+An algorithm supplies ``compute_loss_for_module`` (and, where it needs one, a
+``prepare_batch`` step such as GAE that runs once per batch before the minibatch epochs).
+Each trainable module has its own optimizer and its own epoch/minibatch loop.
+``gradient_reducer`` is the one seam where data-parallel learners average gradients.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections import defaultdict
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from marl_arena.core.rl_module import MultiRLModuleSpec, RLModule
+
+logger = logging.getLogger(__name__)
+
+TensorBatch = dict[str, torch.Tensor]
+
+
+class Learner(abc.ABC):
+    """Updates the trainable modules of one MultiRLModule from per-module batches."""
+
+    def __init__(self, config, module_spec: MultiRLModuleSpec, device: str = "cpu"):
+        self.config = config
+        self.device = torch.device(device)
+        self.module = module_spec.build().to(self.device)
+        self.module.train()
+        self.module_ids_to_train = [mid for mid in self.module.keys() if config.is_policy_to_train(mid)]
+        self.optimizers = {
+            mid: torch.optim.Adam(self.module[mid].parameters(), lr=config.lr) for mid in self.module_ids_to_train
+        }
+        self._rng = np.random.default_rng(config.seed)
+        # Called on each module after backward(), before clipping; data-parallel learners
+        # set it to an all-reduce that averages gradients across processes.
+        self.gradient_reducer: Callable[[RLModule], None] | None = None
+
+    # ------------------------------------------------------------------ what algorithms provide
+    @abc.abstractmethod
+    def compute_loss_for_module(self, module_id: str, module: RLModule, batch: TensorBatch,
+                                fwd_out: TensorBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss to minimise for one minibatch, and named diagnostics."""
+
+    def prepare_batch(self, module_id: str, batch: TensorBatch) -> TensorBatch:
+        """Once per module batch, before the epochs (advantages, targets ...); identity here."""
+        return batch
+
+    def after_update(self, module_id: str, metrics: dict[str, float]) -> dict[str, float]:
+        """Adjust per-module state from an update's metrics (PPO's KL coefficient); extra metrics out."""
+        return {}
+
+    # ------------------------------------------------------------------ updates
+    def update(self, batches: dict[str, dict[str, np.ndarray]], num_epochs: int = 1,
+               minibatch_size: int | None = None) -> dict[str, dict[str, float]]:
+        """One update per trainable module; returns metrics by module id."""
+        metrics = {}
+        for module_id in self.module_ids_to_train:
+            batch = batches.get(module_id)
+            if batch is None:
+                continue
+            tensors = {key: torch.as_tensor(value, device=self.device) for key, value in batch.items()}
+            tensors = self.prepare_batch(module_id, tensors)
+            module_metrics = self._update_module(module_id, tensors, num_epochs, minibatch_size)
+            module_metrics.update(self.after_update(module_id, module_metrics))
+            metrics[module_id] = module_metrics
+        return metrics
+
+    def _update_module(self, module_id: str, batch: TensorBatch, num_epochs: int,
+                       minibatch_size: int | None) -> dict[str, float]:
+        module = self.module[module_id]
+        optimizer = self.optimizers[module_id]
+        size = len(next(iter(batch.values())))
+        step = min(minibatch_size or size, size)
+        sums: dict[str, float] = defaultdict(float)
+        count = 0
+        for _ in range(num_epochs):
+            order = torch.as_tensor(self._rng.permutation(size), device=self.device)
+            for start in range(0, size - step + 1, step):
+                index = order[start:start + step]
+                minibatch = {key: value[index] for key, value in batch.items()}
+                loss, stats = self.compute_loss_for_module(module_id, module, minibatch, module.forward_train(minibatch))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if self.gradient_reducer is not None:
+                    self.gradient_reducer(module)
+                stats["gradients_global_norm"] = self._clip_gradients(module)
+                optimizer.step()
+                for key, value in stats.items():
+                    sums[key] += float(value)
+                count += 1
+        metrics = {key: total / max(count, 1) for key, total in sums.items()}
+        metrics["num_module_steps_trained"] = float(size)
+        metrics["num_minibatch_updates"] = float(count)
+        return metrics
+
+    def _clip_gradients(self, module: RLModule) -> torch.Tensor:
+        max_norm = self.config.grad_clip if self.config.grad_clip is not None else float("inf")
+        return torch.nn.utils.clip_grad_norm_(module.parameters(), max_norm)
+
+    # ------------------------------------------------------------------ weights and state
+    def get_weights(self, module_ids: list[str] | None = None) -> dict[str, dict[str, Any]]:
+        return self.module.get_state(module_ids)
+
+    def set_weights(self, weights: dict[str, dict[str, Any]]) -> None:
+        self.module.set_state({mid: {k: v.to(self.device) for k, v in w.items()} for mid, w in weights.items()})
+
+    def get_extra_state(self) -> dict[str, Any]:
+        """Algorithm-specific learner state worth checkpointing (PPO's KL coefficients)."""
+        return {}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what ``get_extra_state`` returned."""
+
+    def get_state(self) -> dict[str, Any]:
+        return {
+            "modules": self.get_weights(),
+            "optimizers": {mid: opt.state_dict() for mid, opt in self.optimizers.items()},
+            "rng": self._rng.bit_generator.state,
+            "extra": self.get_extra_state(),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.set_weights(state["modules"])
+        for mid, opt_state in state["optimizers"].items():
+            self.optimizers[mid].load_state_dict(opt_state)
+        self._rng.bit_generator.state = state["rng"]
+        self.set_extra_state(state["extra"])

@@ -1,0 +1,291 @@
+"""EnvRunner: steps a vector of envs with one batched forward pass per module per step.
+
+The runner keeps its episodes across ``sample`` calls, so a rollout fragment may end in
+the middle of an episode; the completed transitions so far leave as a segment whose last
+step is marked truncated (the learner bootstraps there) and the episode goes on next call.
+Only modules that train have their transitions kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import defaultdict
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from marl_arena.core.columns import Columns
+from marl_arena.core.rl_module import MultiRLModuleSpec
+from marl_arena.env.episode import MultiAgentEpisode, StepOutcome
+from marl_arena.env.registry import EnvContext, env_creator_for
+from marl_arena.runners.module_specs import agent_pipelines, map_agent
+from marl_arena.runners.observation_pipeline import ObservationPipeline
+
+logger = logging.getLogger(__name__)
+
+_MAX_CONSECUTIVE_ENV_FAILURES = 10
+
+
+class EnvError(RuntimeError):
+    """An env raised while sampling; the message names the env, where it ran and the call."""
+
+
+@dataclasses.dataclass
+class EpisodeStats:
+    """What one finished episode adds to the metrics."""
+
+    episode_return: float
+    length: int
+    agent_returns: dict[Any, float]
+    module_returns: dict[str, float]
+
+
+@dataclasses.dataclass
+class SampleResult:
+    """One ``EnvRunner.sample`` call's data and finished episodes."""
+
+    batches: dict[str, dict[str, np.ndarray]]
+    episodes: list[EpisodeStats]
+    env_steps: int
+    agent_steps: int
+    weights_version: int
+
+
+def concat_segments(segments: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Concatenate same-keyed segments along the time axis."""
+    return {key: np.concatenate([s[key] for s in segments], axis=0) for key in segments[0]}
+
+
+class EnvRunner:
+    """Samples episodes from ``num_envs_per_env_runner`` env copies with the current weights."""
+
+    def __init__(self, config, module_spec: MultiRLModuleSpec, worker_index: int = 0, num_workers: int = 0,
+                 env_creator: Callable[[dict], Any] | None = None):
+        self.config = config
+        self._env_creator = env_creator or env_creator_for(config.env)
+        self.worker_index = worker_index
+        self.num_workers = num_workers
+        if worker_index > 0:
+            torch.set_num_threads(1)
+        if config.seed is not None:
+            torch.manual_seed(config.seed + 7919 * worker_index)
+        self._envs = [self._make_env(i) for i in range(config.num_envs_per_env_runner)]
+        self._pipelines: dict[Any, ObservationPipeline] = agent_pipelines(config, self._envs[0])
+        self.module = module_spec.build()
+        self.module.eval()
+        self._modules_to_train = {mid for mid in self.module.keys() if config.is_policy_to_train(mid)}
+        self._weights_version = 0
+        self._episodes: list[MultiAgentEpisode] = [MultiAgentEpisode() for _ in self._envs]
+        self._acting: list[list[Any]] = [[] for _ in self._envs]
+        self._needs_reset = [True] * len(self._envs)
+        self._failures = [0] * len(self._envs)
+        self._seeded = [False] * len(self._envs)
+
+    # ------------------------------------------------------------------ envs
+    def _make_env(self, vector_index: int):
+        context = EnvContext(self.config.env_config, self.worker_index, vector_index, self.num_workers)
+        return self._env_creator(context)
+
+    def _env_seed(self, vector_index: int) -> int | None:
+        """A distinct seed for each sub-env's first reset; later resets continue its RNG."""
+        if self.config.seed is None or self._seeded[vector_index]:
+            return None
+        self._seeded[vector_index] = True
+        return self.config.seed + 10_000 * self.worker_index + vector_index
+
+    def _describe(self, vector_index: int) -> str:
+        return f"env {self.config.env!r} (env runner {self.worker_index}, sub-env {vector_index})"
+
+    def _env_failed(self, i: int, call: str, error: Exception) -> None:
+        """Recreate sub-env ``i`` (its episode is dropped) or raise an EnvError naming it."""
+        self._failures[i] += 1
+        message = f"{self._describe(i)} raised in {call}: {type(error).__name__}: {error}"
+        if not self.config.restart_failed_sub_environments:
+            raise EnvError(
+                message + ". Set config.fault_tolerance(restart_failed_sub_environments=True) to "
+                "recreate failing envs and keep sampling."
+            ) from error
+        if self._failures[i] > _MAX_CONSECUTIVE_ENV_FAILURES:
+            raise EnvError(f"{message}; gave up after {_MAX_CONSECUTIVE_ENV_FAILURES} consecutive failures.") from error
+        logger.warning("%s; recreating the sub-env and dropping its episode.", message)
+        try:
+            self._envs[i].close()
+        except Exception:  # a broken env may also fail to close; it is being replaced anyway
+            logger.debug("closing the failed env raised too", exc_info=True)
+        self._envs[i] = self._make_env(i)
+        self._needs_reset[i] = True
+
+    def _reset(self, i: int, seed: int | None) -> dict | None:
+        """Reset sub-env ``i`` into a new episode; returns its first observations."""
+        self._episodes[i] = MultiAgentEpisode()
+        try:
+            obs, _ = self._envs[i].reset(seed=seed)
+        except Exception as error:
+            self._env_failed(i, "reset()", error)
+            return None
+        self._needs_reset[i] = False
+        return obs
+
+    # ------------------------------------------------------------------ sampling
+    def sample(self, num_timesteps: int | None = None, num_episodes: int | None = None,
+               explore: bool | None = None) -> SampleResult:
+        """Step all sub-envs until ``num_timesteps`` env steps or ``num_episodes`` episodes.
+
+        ``num_episodes`` starts every sub-env on a fresh episode (evaluation semantics).
+        """
+        if (num_timesteps is None) == (num_episodes is None):
+            raise ValueError("EnvRunner.sample() needs exactly one of num_timesteps and num_episodes.")
+        explore = self.config.explore if explore is None else explore
+        if num_episodes is not None:
+            self._needs_reset = [True] * len(self._envs)
+        segments: dict[str, list[dict[str, np.ndarray]]] = defaultdict(list)
+        finished: list[EpisodeStats] = []
+        env_steps = agent_steps = 0
+        self._start_pending_episodes()
+        with torch.inference_mode():
+            while True:
+                if num_timesteps is not None and env_steps >= num_timesteps:
+                    break
+                if num_episodes is not None and len(finished) >= num_episodes:
+                    break
+                actions, acted = self._compute_actions(explore)
+                agent_steps += acted
+                env_steps += self._step_envs(actions, finished, segments)
+        for episode in self._episodes:
+            self._keep_segments(episode, segments)
+        batches = {mid: concat_segments(parts) for mid, parts in segments.items()}
+        if num_episodes is not None:
+            finished = finished[:num_episodes]
+        return SampleResult(batches, finished, env_steps, agent_steps, self._weights_version)
+
+    def _start_pending_episodes(self) -> None:
+        started = {}
+        for i, needs in enumerate(self._needs_reset):
+            if needs:
+                obs = self._reset(i, self._env_seed(i))
+                if obs is not None:
+                    started[i] = (self._episodes[i].add_env_reset(obs), obs)
+        self._observe(started)
+        if any(self._needs_reset):
+            self._start_pending_episodes()
+
+    def _compute_actions(self, explore: bool) -> tuple[list[dict], int]:
+        """One forward pass per module over every acting agent of every sub-env."""
+        members_by_module: dict[str, list[tuple[int, Any]]] = defaultdict(list)
+        for i, episode in enumerate(self._episodes):
+            for agent_id in self._acting[i]:
+                members_by_module[episode.agents[agent_id].module_id].append((i, agent_id))
+        actions: list[dict] = [{} for _ in self._envs]
+        acted = 0
+        for module_id, members in members_by_module.items():
+            observed = [self._episodes[i].agents[aid].last_obs for i, aid in members]
+            batch = {Columns.OBS: torch.from_numpy(np.stack([o for o, _ in observed]))}
+            if observed[0][1] is not None:
+                batch[Columns.ACTION_MASK] = torch.from_numpy(np.stack([m for _, m in observed]))
+            module = self.module[module_id]
+            out = module.forward_exploration(batch) if explore else module.forward_inference(batch)
+            dist_inputs = out[Columns.ACTION_DIST_INPUTS]
+            dist = module.action_distribution(dist_inputs)
+            chosen = dist.sample() if explore else dist.deterministic_sample()
+            logp = dist.logp(chosen).numpy()
+            chosen_np = chosen.numpy()
+            dist_inputs_np = dist_inputs.numpy()
+            keep = module_id in self._modules_to_train
+            for k, (i, agent_id) in enumerate(members):
+                action = chosen_np[k]
+                actions[i][agent_id] = self._env_action(i, agent_id, action)
+                extras = {Columns.ACTION_LOGP: logp[k], Columns.ACTION_DIST_INPUTS: dist_inputs_np[k]} if keep else {}
+                self._episodes[i].add_actions(agent_id, action, extras)
+            acted += len(members)
+        return actions, acted
+
+    def _env_action(self, i: int, agent_id: Any, action: np.ndarray) -> Any:
+        space = self._envs[i].get_action_space(agent_id)
+        if isinstance(space, gym.spaces.Discrete):
+            return int(action)
+        if isinstance(space, gym.spaces.Box):
+            action = action.reshape(space.shape)
+            return np.clip(action, space.low, space.high) if self.config.clip_actions else action
+        return action
+
+    def _step_envs(self, actions: list[dict], finished: list[EpisodeStats], segments) -> int:
+        stepped = {}
+        for i, env in enumerate(self._envs):
+            if not actions[i]:
+                continue
+            try:
+                obs, rewards, terminateds, truncateds, _ = env.step(actions[i])
+            except Exception as error:
+                self._env_failed(i, f"step(actions={actions[i]!r})", error)
+                continue
+            episode = self._episodes[i]
+            self._add_new_agents(episode, obs, rewards)
+            stepped[i] = (episode.add_env_step(obs, rewards, terminateds, truncateds), obs)
+            self._failures[i] = 0
+        self._observe(stepped)
+        for i in stepped:
+            episode = self._episodes[i]
+            if episode.is_done:
+                finished.append(EpisodeStats(episode.episode_return, episode.env_steps,
+                                             episode.agent_returns, episode.module_returns))
+                self._keep_segments(episode, segments)
+                self._needs_reset[i] = True
+        self._start_pending_episodes()
+        return len(stepped)
+
+    def _add_new_agents(self, episode: MultiAgentEpisode, obs: dict, rewards: dict) -> None:
+        for agent_id in (*obs, *rewards):
+            if agent_id not in episode.agents:
+                episode.add_agent(agent_id, map_agent(self.config, agent_id, episode))
+
+    def _observe(self, outcomes: dict[int, tuple[StepOutcome, dict]]) -> None:
+        """Run each agent's observation pipeline once over all sub-envs, then record."""
+        raw_by_agent: dict[Any, list[tuple[int, Any]]] = defaultdict(list)
+        for i, (outcome, obs) in outcomes.items():
+            episode = self._episodes[i]
+            if not episode.agents:
+                self._add_new_agents(episode, obs, {})
+            for agent_id in (*outcome.acting, *outcome.ending):
+                if agent_id in obs:
+                    raw_by_agent[agent_id].append((i, obs[agent_id]))
+        processed: dict[int, dict] = defaultdict(dict)
+        for agent_id, entries in raw_by_agent.items():
+            rows, masks = self._pipeline(agent_id).process([o for _, o in entries])
+            for k, (i, _) in enumerate(entries):
+                processed[i][agent_id] = (rows[k], None if masks is None else masks[k])
+        for i, (outcome, _) in outcomes.items():
+            self._episodes[i].add_observations(outcome, processed[i])
+            self._acting[i] = outcome.acting
+
+    def _pipeline(self, agent_id: Any) -> ObservationPipeline:
+        pipeline = self._pipelines.get(agent_id)
+        if pipeline is None:
+            connector = next(iter(self._pipelines.values())).connector if self._pipelines else None
+            space = self._envs[0].get_observation_space(agent_id)
+            pipeline = self._pipelines[agent_id] = ObservationPipeline(space, connector)
+        return pipeline
+
+    def _keep_segments(self, episode: MultiAgentEpisode, segments) -> None:
+        for agent_id, segment in episode.take_completed().items():
+            module_id = episode.agents[agent_id].module_id
+            if module_id in self._modules_to_train:
+                segments[module_id].append(segment)
+
+    # ------------------------------------------------------------------ weights and lifecycle
+    def set_weights(self, weights: dict[str, dict[str, Any]], version: int) -> None:
+        """Load module weights (only the modules named) and remember their version."""
+        self.module.set_state(weights)
+        self._weights_version = version
+
+    def get_weights(self, module_ids: list[str] | None = None) -> dict[str, dict[str, Any]]:
+        return self.module.get_state(module_ids)
+
+    def ping(self) -> str:
+        return "ok"
+
+    def stop(self) -> None:
+        for env in self._envs:
+            env.close()

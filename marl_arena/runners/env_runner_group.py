@@ -1,0 +1,143 @@
+"""EnvRunnerGroup: one EnvRunner in the driver, or N EnvRunner actors on Ray.
+
+Weights travel once per sync through Ray's object store. A runner actor that dies is
+started again with the current weights and its share of the sample is asked of it anew,
+so training goes on (``restart_failed_env_runners``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from marl_arena.core.rl_module import MultiRLModuleSpec
+from marl_arena.env.registry import env_creator_for
+from marl_arena.runners.env_runner import EnvRunner, SampleResult
+
+logger = logging.getLogger(__name__)
+
+_START_TIMEOUT_S = 120
+
+
+class EnvRunnerGroup:
+    """Sampling with ``num_env_runners`` Ray actors, or in the driver when it is 0."""
+
+    def __init__(self, config, module_spec: MultiRLModuleSpec, num_env_runners: int,
+                 cpus_per_runner: float = 1.0, name: str = "env runner"):
+        self.config = config
+        self.name = name
+        self._spec = module_spec
+        self._cpus = cpus_per_runner
+        self._num_runners = num_env_runners
+        self.num_restarts = 0
+        self._weights = None
+        self._version = 0
+        self.local_runner: EnvRunner | None = None
+        self._actors: list = []
+        self._env_creator = env_creator_for(config.env)
+        if num_env_runners == 0:
+            self.local_runner = EnvRunner(config, module_spec, 0, 0, self._env_creator)
+        else:
+            import ray
+
+            self._remote_class = ray.remote(EnvRunner)
+            self._actors = [self._start_actor(index) for index in range(1, num_env_runners + 1)]
+            self._wait_until_started()
+
+    def _wait_until_started(self) -> None:
+        """Fail loudly, not wait forever, when Ray cannot place the actors."""
+        import ray
+        from ray.exceptions import GetTimeoutError
+
+        try:
+            ray.get([actor.ping.remote() for actor in self._actors], timeout=_START_TIMEOUT_S)
+        except GetTimeoutError:
+            raise RuntimeError(
+                f"{len(self._actors)} {self.name}(s) asking for {self._cpus:g} CPU each did not start within "
+                f"{_START_TIMEOUT_S} s; the Ray cluster has {ray.cluster_resources()} and "
+                f"{ray.available_resources()} free. Lower num_cpus_per_env_runner or the number of runners."
+            ) from None
+
+    @property
+    def num_remote_runners(self) -> int:
+        return len(self._actors)
+
+    @property
+    def remote_runners(self) -> list:
+        return list(self._actors)
+
+    def _start_actor(self, index: int):
+        actor = self._remote_class.options(num_cpus=self._cpus, max_restarts=0).remote(
+            self.config, self._spec, index, self._num_runners, self._env_creator
+        )
+        if self._weights is not None:
+            actor.set_weights.remote(self._weights, self._version)
+        return actor
+
+    def sync_weights(self, weights: dict, version: int) -> None:
+        """Send module weights to every runner (one object-store put for all actors)."""
+        self._version = version
+        if self.local_runner is not None:
+            self.local_runner.set_weights(weights, version)
+            return
+        import ray
+
+        self._weights = ray.put(weights)
+        ray.get([actor.set_weights.remote(self._weights, version) for actor in self._actors])
+
+    def sample(self, num_timesteps: int | None = None, num_episodes: int | None = None,
+               explore: bool | None = None) -> list[SampleResult]:
+        """At least ``num_timesteps`` env steps (or ``num_episodes`` episodes) over all runners."""
+        if self.local_runner is not None:
+            return [self.local_runner.sample(num_timesteps=num_timesteps, num_episodes=num_episodes, explore=explore)]
+        import ray
+        from ray.exceptions import RayActorError
+
+        n = len(self._actors)
+        share = {
+            "num_timesteps": None if num_timesteps is None else math.ceil(num_timesteps / n),
+            "num_episodes": None if num_episodes is None else math.ceil(num_episodes / n),
+            "explore": explore,
+        }
+        pending = {actor.sample.remote(**share): index for index, actor in enumerate(self._actors)}
+        results: list[SampleResult] = []
+        waited = 0.0
+        timeout = self.config.sample_timeout_s
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=timeout)
+            if not ready:
+                waited += timeout
+                logger.warning("Still waiting for %d %s(s) to return a sample after %.0f s.", len(pending), self.name, waited)
+                continue
+            index = pending.pop(ready[0])
+            try:
+                results.append(ray.get(ready[0]))
+            except RayActorError as error:
+                self._restart(index, error)
+                pending[self._actors[index].sample.remote(**share)] = index
+        return results
+
+    def _restart(self, index: int, error: Exception) -> None:
+        if not self.config.restart_failed_env_runners:
+            raise RuntimeError(
+                f"{self.name} {index + 1} died ({error}); set fault_tolerance(restart_failed_env_runners=True) "
+                "to restart it and go on."
+            ) from error
+        if self.num_restarts >= self.config.max_num_env_runner_restarts:
+            raise RuntimeError(
+                f"{self.name} {index + 1} died and max_num_env_runner_restarts="
+                f"{self.config.max_num_env_runner_restarts} restarts are used up."
+            ) from error
+        self.num_restarts += 1
+        logger.warning("%s %d died (%s); starting a new one.", self.name, index + 1, type(error).__name__)
+        self._actors[index] = self._start_actor(index + 1)
+
+    def stop(self) -> None:
+        if self.local_runner is not None:
+            self.local_runner.stop()
+            return
+        import ray
+
+        for actor in self._actors:
+            ray.kill(actor)
+        self._actors = []
