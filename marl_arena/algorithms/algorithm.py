@@ -148,6 +148,7 @@ class Algorithm(abc.ABC):
                 "num_agent_steps_sampled": agent_steps,
                 "num_env_steps_sampled_lifetime": counters["num_env_steps_sampled_lifetime"],
                 "num_env_runner_restarts": self.env_runner_group.num_restarts,
+                "num_sub_env_restarts": sum(r.num_env_restarts for r in sampled),
             },
             "learners": learner_metrics,
             "num_env_steps_sampled_lifetime": counters["num_env_steps_sampled_lifetime"],

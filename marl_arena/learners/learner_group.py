@@ -125,13 +125,13 @@ class LearnerGroup:
 
         return ray.get(self._actors[0].call.remote(method, *args))
 
-    def _call_all(self, method: str, *args) -> None:
+    def foreach_learner(self, method: str, *args) -> list[Any]:
+        """Call a Learner method on every learner (the local one, or each actor); results in rank order."""
         if self.local_learner is not None:
-            getattr(self.local_learner, method)(*args)
-            return
+            return [getattr(self.local_learner, method)(*args)]
         import ray
 
-        ray.get([actor.call.remote(method, *args) for actor in self._actors])
+        return ray.get([actor.call.remote(method, *args) for actor in self._actors])
 
     def update(self, batches: dict[str, dict[str, np.ndarray]], num_epochs: int = 1,
                minibatch_size: int | None = None) -> dict[str, dict[str, float]]:
@@ -150,13 +150,13 @@ class LearnerGroup:
         return self._call("get_weights", module_ids)
 
     def set_weights(self, weights: dict[str, dict[str, Any]]) -> None:
-        self._call_all("set_weights", weights)
+        self.foreach_learner("set_weights", weights)
 
     def get_state(self) -> dict[str, Any]:
         return self._call("get_state")
 
     def set_state(self, state: dict[str, Any]) -> None:
-        self._call_all("set_state", state)
+        self.foreach_learner("set_state", state)
 
     def stop(self) -> None:
         if not self._actors:

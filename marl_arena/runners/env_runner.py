@@ -52,6 +52,7 @@ class SampleResult:
     env_steps: int
     agent_steps: int
     weights_version: int
+    num_env_restarts: int = 0
 
 
 def concat_segments(segments: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -83,6 +84,7 @@ class EnvRunner:
         self._needs_reset = [True] * len(self._envs)
         self._failures = [0] * len(self._envs)
         self._seeded = [False] * len(self._envs)
+        self._num_env_restarts = 0
 
     # ------------------------------------------------------------------ envs
     def _make_env(self, vector_index: int):
@@ -111,6 +113,7 @@ class EnvRunner:
         if self._failures[i] > _MAX_CONSECUTIVE_ENV_FAILURES:
             raise EnvError(f"{message}; gave up after {_MAX_CONSECUTIVE_ENV_FAILURES} consecutive failures.") from error
         logger.warning("%s; recreating the sub-env and dropping its episode.", message)
+        self._num_env_restarts += 1
         try:
             self._envs[i].close()
         except Exception:  # a broken env may also fail to close; it is being replaced anyway
@@ -141,6 +144,7 @@ class EnvRunner:
         explore = self.config.explore if explore is None else explore
         if num_episodes is not None:
             self._needs_reset = [True] * len(self._envs)
+        self._num_env_restarts = 0
         segments: dict[str, list[dict[str, np.ndarray]]] = defaultdict(list)
         finished: list[EpisodeStats] = []
         env_steps = agent_steps = 0
@@ -159,7 +163,7 @@ class EnvRunner:
         batches = {mid: concat_segments(parts) for mid, parts in segments.items()}
         if num_episodes is not None:
             finished = finished[:num_episodes]
-        return SampleResult(batches, finished, env_steps, agent_steps, self._weights_version)
+        return SampleResult(batches, finished, env_steps, agent_steps, self._weights_version, self._num_env_restarts)
 
     def _start_pending_episodes(self) -> None:
         started = {}

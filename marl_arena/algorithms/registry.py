@@ -1,0 +1,16 @@
+"""Algorithms by name, for the CLI and for league trainers chosen in config files."""
+
+from __future__ import annotations
+
+from marl_arena.algorithms.algorithm_config import AlgorithmConfig
+from marl_arena.algorithms.ppo import PPOConfig
+
+ALGORITHM_CONFIGS: dict[str, type[AlgorithmConfig]] = {"ppo": PPOConfig}
+
+
+def config_for(name: str) -> AlgorithmConfig:
+    """A fresh default config of the algorithm called ``name`` (case-insensitive)."""
+    try:
+        return ALGORITHM_CONFIGS[name.lower()]()
+    except KeyError:
+        raise ValueError(f"Unknown algorithm {name!r}; available: {sorted(ALGORITHM_CONFIGS)}.") from None

@@ -1,0 +1,32 @@
+"""Shared fixtures: small PPO configs and one Ray session per test module that asks for it."""
+
+from __future__ import annotations
+
+import pytest
+
+from marl_arena.algorithms import PPOConfig
+from marl_arena.env import MultiAgentCartPole, register_env
+
+register_env("ma_cartpole", lambda cfg: MultiAgentCartPole(cfg))
+
+
+def tiny_ppo(env="CartPole-v1", batch: int = 256, **training) -> PPOConfig:
+    """A PPO config small enough for an iteration in well under a second."""
+    return (
+        PPOConfig()
+        .environment(env)
+        .training(train_batch_size_per_learner=batch, minibatch_size=min(64, abs(batch)), num_epochs=2)
+        .training(**training)
+        .rl_module(model_config={"fcnet_hiddens": [32, 32]})
+        .debugging(seed=0)
+    )
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    """A local Ray cluster for the tests of one module, shut down afterwards."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
