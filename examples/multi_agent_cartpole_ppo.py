@@ -1,22 +1,11 @@
-"""RLlib's multi-agent example: two agents, two independent modules, imports changed only."""
+"""RLlib's multi-agent example: the first-page config, two agents, two independent modules."""
 
 from pprint import pprint
 
-from marl_arena.algorithms import PPOConfig
-from marl_arena.connectors import FlattenObservations
 from marl_arena.env import MultiAgentCartPole, register_env
+from taxi_ppo import config
 
 register_env("env", lambda cfg: MultiAgentCartPole(cfg))
-
-config = (
-    PPOConfig()
-    .environment("Taxi-v3")
-    .env_runners(
-        num_env_runners=2,
-        env_to_module_connector=lambda env: FlattenObservations(),
-    )
-    .evaluation(evaluation_num_env_runners=1)
-)
 config.environment("env", env_config={"num_agents": 2})
 config.multi_agent(
     policies={"p0", "p1"},

@@ -18,8 +18,9 @@ EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
 
 @pytest.mark.parametrize("script", ["taxi_ppo.py", "multi_agent_cartpole_ppo.py"])
-def test_seed_examples_run_to_the_end(ray_session, script, capsys):
+def test_seed_examples_run_to_the_end(ray_session, script, capsys, monkeypatch):
     """RLlib's first-page programs with marl_arena imports: 5 iterations and an evaluation."""
+    monkeypatch.syspath_prepend(str(EXAMPLES))  # as `python examples/<script>` would
     runpy.run_path(str(EXAMPLES / script), run_name="__main__")
     out = capsys.readouterr().out
     assert out.count("'training_iteration'") == 5

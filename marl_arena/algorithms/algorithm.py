@@ -176,10 +176,8 @@ class Algorithm(abc.ABC):
     # ------------------------------------------------------------------ evaluation
     def _evaluation_group(self) -> EnvRunnerGroup:
         if self.eval_env_runner_group is None:
+            # Its own runners and envs, so evaluation never disturbs training episodes.
             evaluation_config = self.config.get_evaluation_config_object()
-            if self.config.evaluation_num_env_runners == 0:
-                # The driver's own sampling runner must keep its episodes: evaluate on fresh envs.
-                evaluation_config.num_env_runners = 0
             self.eval_env_runner_group = EnvRunnerGroup(
                 evaluation_config, self.module_spec, self.config.evaluation_num_env_runners,
                 self._evaluation_cpus, name="evaluation runner",
