@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from marl_arena.algorithms.ppo import PPOConfig
@@ -61,6 +62,16 @@ def test_minibatch_larger_than_the_batch_is_rejected(sizes, batch):
 def test_a_valid_config_validates():
     config().validate()
     multi_agent_config(policies_to_train=["p0"]).validate()
+
+
+@pytest.mark.parametrize("method, kwargs", [
+    ("training", {"train_batch_size": np.int64(256)}),
+    ("training", {"lr": np.float32(1e-3)}),
+    ("env_runners", {"num_envs_per_env_runner": np.int64(2)}),
+], ids=["np.int64-batch", "np.float32-lr", "np.int64-envs"])
+def test_numpy_scalars_are_valid_numbers(method, kwargs):
+    """Sweeps (numpy grids, Ray Tune) hand out numpy scalars; np.int64(256) is an integer >= 1."""
+    getattr(config(), method)(**kwargs).validate()
 
 
 def test_missing_env_is_reported():

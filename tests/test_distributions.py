@@ -69,12 +69,19 @@ def test_categorical_unmasked_matches_torch(gen):
                                torch.distributions.kl_divergence(reference, reference_other))
 
 
-def test_categorical_entropy_and_kl_are_finite_with_masks(gen, masked_logits):
-    masked, _, mask = masked_logits
-    other = apply_action_mask(torch.randn(BATCH, N_ACTIONS, generator=gen), {Columns.ACTION_MASK: mask})
-    dist, other_dist = Categorical(masked), Categorical(other)
-    assert torch.isfinite(dist.entropy()).all() and (dist.entropy() >= 0).all()
-    kl = dist.kl(other_dist)
+def neg_inf_mask(logits, mask):
+    return logits.masked_fill(mask == 0, float("-inf"))
+
+
+@pytest.mark.parametrize("mask_logits", [lambda x, m: apply_action_mask(x, {Columns.ACTION_MASK: m}), neg_inf_mask],
+                         ids=["apply_action_mask", "-inf"])
+def test_categorical_entropy_and_kl_are_finite_with_masks(gen, mask_logits):
+    mask = random_mask(gen)
+    dist = Categorical(mask_logits(torch.randn(BATCH, N_ACTIONS, generator=gen), mask))
+    other = Categorical(mask_logits(torch.randn(BATCH, N_ACTIONS, generator=gen), mask))
+    reference = torch.distributions.Categorical(logits=neg_inf_mask(dist.logits, mask))
+    torch.testing.assert_close(dist.entropy(), reference.entropy())
+    kl = dist.kl(other)
     assert torch.isfinite(kl).all() and (kl >= -1e-6).all()
     torch.testing.assert_close(dist.kl(dist), torch.zeros(BATCH))
 

@@ -104,7 +104,7 @@ class RockPaperScissors(MultiAgentEnv):
 class Lifetimes(MultiAgentEnv):
     """MultiAgentCartPole's semantics with fixed lifetimes: agent 0 falls after one step, agent 1
     is truncated (its own flag) after three; "__all__" is terminated once both are gone.
-    Each step pays agent i a reward of i + 1."""
+    Each step pays agent i a reward of i + 1, and agent 0 a stray 100 after it has left."""
 
     def __init__(self, config=None):
         self.possible_agents = [0, 1]
@@ -120,6 +120,8 @@ class Lifetimes(MultiAgentEnv):
         self.t += 1
         obs = {a: np.array([self.t], np.float32) for a in actions}
         rewards = {a: float(a + 1) for a in actions}
+        if 0 not in actions:
+            rewards[0] = 100.0
         terminateds = {a: a == 0 for a in actions}
         truncateds = {a: a == 1 and self.t == 3 for a in actions}
         self.agents = [a for a in self.agents if not (terminateds.get(a) or truncateds.get(a))]
@@ -227,6 +229,7 @@ GAMES = {
 # ---------------------------------------------------------------------------- turn-based games
 @pytest.mark.parametrize("game", list(GAMES))
 def test_turn_based_transitions_credit_rewards_between_own_turns(game):
+    """Every column hand-computed, action masks included (new_action_mask is the next obs's mask)."""
     env_config, script, expected, _ = GAMES[game]
     _, (segments,) = play(CountGame(env_config), script)
     assert set(segments) == set(BOTH)
@@ -331,7 +334,8 @@ def test_simultaneous_moves_each_agent_gets_every_step():
 
 
 def test_agent_that_finishes_early_leaves_while_others_go_on():
-    """Each agent's own flag says how it ended, even when "__all__" is terminated."""
+    """Each agent's own flag says how it ended, even when "__all__" is terminated; rewards
+    after an agent has left belong to no action and are ignored."""
     episode, (segments,) = play(Lifetimes(), [{0: 0, 1: 0}, {1: 1}, {1: 0}])
     assert_segment(segments[0], **transitions(obs=[0], actions=[0], rewards=[1], new_obs=[1], terminateds=[True]))
     assert_segment(segments[1], **transitions(obs=[0, 1, 2], actions=[0, 1, 0], rewards=[2, 2, 2],
@@ -356,11 +360,12 @@ def test_multi_agent_cartpole_each_agent_ends_terminal_at_its_own_fall():
 
 
 # ---------------------------------------------------------------------------- the real EnvRunner
-def count_game_runner(mapping, env_config=None, seed=0):
+def count_game_runner(mapping, num_envs=1, seed=0):
     """An EnvRunner on CountGame with tiny modules; returns it and the env copies it made."""
     config = (
         PPOConfig()
-        .environment(CountGame, env_config=env_config or {"n": 5})
+        .environment(CountGame, env_config={"n": 5})
+        .env_runners(num_envs_per_env_runner=num_envs)
         .multi_agent(policies=set(mapping.values()), policy_mapping_fn=lambda agent, episode: mapping[agent])
         .rl_module(model_config={"fcnet_hiddens": [8]})
         .debugging(seed=seed)
@@ -407,3 +412,13 @@ def test_env_runner_fragments_concatenate_to_one_long_sample():
             np.testing.assert_allclose(joined[column], batch[column], atol=1e-6, err_msg=column)
         assert (joined[Columns.TRUNCATEDS] >= batch[Columns.TRUNCATEDS]).all()
         assert joined[Columns.TRUNCATEDS].sum() > batch[Columns.TRUNCATEDS].sum()
+
+
+def test_env_runner_keeps_the_episodes_of_its_sub_envs_apart():
+    """With two sub-envs stepped in one batched forward, each finished episode's returns are
+    those one env paid in one game."""
+    runner, envs = count_game_runner({"p0": "m0", "p1": "m1"}, num_envs=2)
+    result = runner.sample(num_timesteps=80)
+    paid = sorted((round(g["p0"], 4), round(g["p1"], 4)) for env in envs for g in env.ledger[:-1])  # last: in progress
+    seen = sorted((round(e.agent_returns["p0"], 4), round(e.agent_returns["p1"], 4)) for e in result.episodes)
+    assert len(seen) >= 10 and seen == paid

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 from typing import Any, Callable, Collection
 
 from marl_arena.core.models import DefaultModelConfig
@@ -265,7 +266,7 @@ class AlgorithmConfig:
         if self.rollout_fragment_length != "auto":
             _check_int(self, "rollout_fragment_length", minimum=1, extra="or 'auto'")
         _check_number(self, "lr", low=0.0, low_inclusive=False)
-        _check_number(self, "gamma", low=0.0, high=1.0, low_inclusive=False)
+        _check_number(self, "gamma", low=0.0, high=1.0)
         _check_number(self, "num_cpus_per_env_runner", low=0.0)
         _check_number(self, "num_gpus_per_learner", low=0.0)
         _check_number(self, "num_cpus_per_learner", low=0.0)
@@ -300,7 +301,7 @@ class AlgorithmConfig:
 
 def _check_int(config: AlgorithmConfig, name: str, minimum: int, extra: str = "") -> None:
     value = getattr(config, name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         allowed = f"an integer >= {minimum}" + (f" {extra}" if extra else "")
         raise ValueError(f"{name}={value!r} is not allowed: it must be {allowed}.")
 
@@ -308,7 +309,7 @@ def _check_int(config: AlgorithmConfig, name: str, minimum: int, extra: str = ""
 def _check_number(config: AlgorithmConfig, name: str, low: float | None = None, high: float | None = None,
                   low_inclusive: bool = True) -> None:
     value = getattr(config, name)
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
     if ok and low is not None:
         ok = value >= low if low_inclusive else value > low
     if ok and high is not None:

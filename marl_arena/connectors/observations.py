@@ -48,7 +48,7 @@ def _flatten(space: gym.Space, observations: Sequence) -> np.ndarray:
         out[np.arange(n), np.asarray(observations, dtype=np.int64) - int(space.start)] = 1.0
         return out
     if isinstance(space, gym.spaces.MultiDiscrete):
-        values = np.asarray(observations, dtype=np.int64).reshape(n, -1)
+        values = np.asarray(observations, dtype=np.int64).reshape(n, -1) - space.start.reshape(-1)
         nvec = space.nvec.reshape(-1)
         offsets = np.concatenate([[0], np.cumsum(nvec)[:-1]])
         out = np.zeros((n, int(nvec.sum())), dtype=np.float32)

@@ -73,12 +73,16 @@ class ActorCriticModule(RLModule):
 
     def compute_values(self, obs: torch.Tensor) -> torch.Tensor:
         """State values of ``obs``, one per row."""
+        self._require_value_head()
         features = self.encoder(obs) if self.vf_encoder is None else None
         return self._value(obs, features)
 
-    def _value(self, obs: torch.Tensor, shared_features: torch.Tensor | None) -> torch.Tensor:
+    def _require_value_head(self) -> None:
         if self.inference_only:
             raise RuntimeError("This ActorCriticModule was built inference_only and has no value head.")
+
+    def _value(self, obs: torch.Tensor, shared_features: torch.Tensor | None) -> torch.Tensor:
+        self._require_value_head()
         features = shared_features if self.vf_encoder is None else self.vf_encoder(obs)
         return self.vf(features).squeeze(-1)
 
