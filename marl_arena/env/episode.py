@@ -53,7 +53,11 @@ class AgentTrajectory:
         return self._pending is not None
 
     def add_reward(self, reward: float) -> None:
-        """Credit ``reward`` to the pending action (and the return); ignored once done."""
+        """Credit ``reward`` to the pending action (and the return); ignored once done.
+
+        A reward that reaches the agent before its first action counts in the episode
+        return but belongs to no transition: there is no action of the agent to credit.
+        """
         if self.done:
             return
         self.episode_return += reward

@@ -32,10 +32,11 @@ class MultiAgentEnv(abc.ABC):
     keyed by agent id) in ``__init__``, and keep ``agents`` (the agents alive now) current.
     """
 
-    possible_agents: list[AgentID] = []
-    agents: list[AgentID] = []
-    observation_spaces: dict[AgentID, gym.Space] = {}
-    action_spaces: dict[AgentID, gym.Space] = {}
+    # Set per instance by subclasses (no shared mutable defaults on the class).
+    possible_agents: list[AgentID]
+    agents: list[AgentID]
+    observation_spaces: dict[AgentID, gym.Space]
+    action_spaces: dict[AgentID, gym.Space]
     render_mode: str | None = None
 
     @abc.abstractmethod
