@@ -1,7 +1,7 @@
-"""The league's pure core: players, payoff table, ratings, cycles, matchmakers, meta-solvers.
+"""The league: players, payoff table, ratings, cycles, matchmakers, meta-solvers, and the store.
 
-Everything here is plain Python over a ``PayoffTable``: no I/O, no Ray, no global state.
-The store, snapshots and the League runner build on it.
+Everything but the store is plain Python over a ``PayoffTable``: no I/O, no Ray, no global
+state. The store (SQLite + content-hashed snapshot files) is what a League persists to.
 """
 
 from marl_arena.league.cycles import beats_graph, strategic_cycles
@@ -31,6 +31,7 @@ from marl_arena.league.meta_solvers import (
 )
 from marl_arena.league.payoff import PairStats, PayoffTable
 from marl_arena.league.players import FROZEN_KINDS, PLAYER_KINDS, TRAINABLE_KINDS, PlayerInfo, resets_on_snapshot
+from marl_arena.league.store import LeagueStore, MatchRecord, StoreError
 from marl_arena.league.ratings import (
     ELO_SCALE,
     BradleyTerryFit,
@@ -42,6 +43,9 @@ from marl_arena.league.ratings import (
 
 __all__ = [
     "BradleyTerryFit",
+    "LeagueStore",
+    "MatchRecord",
+    "StoreError",
     "Distribution",
     "ELO_SCALE",
     "FROZEN_KINDS",
