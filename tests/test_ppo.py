@@ -60,6 +60,16 @@ def test_shared_module_reports_returns_of_both_agents():
     assert runners["module_episode_returns_mean"]["shared"] == pytest.approx(agents_total)
 
 
+def test_finished_episodes_say_which_module_played_each_agent():
+    config = tiny_ppo("ma_cartpole").multi_agent(
+        policies={"p0", "p1"}, policy_mapping_fn=lambda aid, *a, **k: f"p{aid}"
+    )
+    algo = config.build_algo()
+    episodes = algo.env_runner_group.local_runner.sample(num_episodes=3).episodes
+    algo.stop()
+    assert [e.agent_modules for e in episodes] == [{0: "p0", 1: "p1"}] * 3
+
+
 def test_policies_to_train_freezes_the_others():
     config = tiny_ppo("ma_cartpole").multi_agent(
         policies={"p0", "p1"}, policy_mapping_fn=lambda aid, *a, **k: f"p{aid}", policies_to_train=["p0"]

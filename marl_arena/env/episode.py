@@ -229,6 +229,10 @@ class MultiAgentEpisode:
         return {a: t.episode_return for a, t in self.agents.items()}
 
     @property
+    def agent_modules(self) -> dict[AgentID, str]:
+        return {a: t.module_id for a, t in self.agents.items()}
+
+    @property
     def module_returns(self) -> dict[str, float]:
         returns: dict[str, float] = {}
         for trajectory in self.agents.values():

@@ -41,6 +41,8 @@ class EpisodeStats:
     length: int
     agent_returns: dict[Any, float]
     module_returns: dict[str, float]
+    agent_modules: dict[Any, str]
+    """Which module played each agent (seat): what a league needs to score a match."""
 
 
 @dataclasses.dataclass
@@ -233,8 +235,8 @@ class EnvRunner:
         for i in stepped:
             episode = self._episodes[i]
             if episode.is_done:
-                finished.append(EpisodeStats(episode.episode_return, episode.env_steps,
-                                             episode.agent_returns, episode.module_returns))
+                finished.append(EpisodeStats(episode.episode_return, episode.env_steps, episode.agent_returns,
+                                             episode.module_returns, episode.agent_modules))
                 self._keep_segments(episode, segments)
                 self._needs_reset[i] = True
         self._start_pending_episodes()
