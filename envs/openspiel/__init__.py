@@ -1,0 +1,17 @@
+"""OpenSpiel games as marl_arena envs: ``"open_spiel:<game>"`` ids, opponents, policy conversion.
+
+* ``make(name, env_config)``: the ``marl_arena.envs`` entry point, so
+  ``make_env("open_spiel:goofspiel(num_cards=4)")`` and
+  ``PPOConfig().environment("open_spiel:kuhn_poker")`` work. ``env_config`` keys:
+  ``opponents``, ``seat_one_hot``, ``observation_type``, ``game_parameters``.
+* ``OpenSpielEnv``: any pyspiel game as a MultiAgentEnv keyed by player id.
+* ``ModulePolicy``: marl_arena modules as an OpenSpiel ``Policy`` (exploitability, nash_conv).
+* ``mcts_bot``: OpenSpiel's MCTS with random rollouts, for ``opponents`` or by hand.
+"""
+
+from marl_arena_envs.openspiel.env import OpenSpielEnv, make
+from marl_arena_envs.openspiel.games import load_game
+from marl_arena_envs.openspiel.opponents import mcts_bot
+from marl_arena_envs.openspiel.policy import ModulePolicy
+
+__all__ = ["ModulePolicy", "OpenSpielEnv", "load_game", "make", "mcts_bot"]
