@@ -79,3 +79,11 @@ def test_env_that_raises_is_recreated_and_training_goes_on():
     assert restarts >= 3  # 768 steps, one failure per 100
     assert results[-1]["num_env_steps_sampled_lifetime"] >= 3 * 256
     assert results[-1]["env_runners"]["episode_return_mean"] > 0
+
+
+def test_uncopyable_env_config_value_is_named():
+    import threading
+
+    config = tiny_ppo().environment("CartPole-v1", env_config={"lock": threading.Lock()})
+    with pytest.raises(ValueError, match=r"env_config\['lock'\].*cannot be copied"):
+        config.build_algo()

@@ -236,7 +236,12 @@ class AlgorithmConfig:
         return evaluation
 
     def copy(self) -> "AlgorithmConfig":
-        return copy.deepcopy(self)
+        """A deep copy; a value that cannot be copied (an open handle, a C++ bot) is named."""
+        try:
+            return copy.deepcopy(self)
+        except (TypeError, copy.Error) as error:
+            raise ValueError(f"The config cannot be copied: {_uncopyable(self)} {error}. Configs travel to Ray "
+                             "actors and checkpoints, so pass a name, a dict or a factory instead of a live object.") from error
 
     def to_dict(self) -> dict[str, Any]:
         """Plain field values (callables shown by name), for logs and checkpoints' metadata."""
@@ -297,6 +302,21 @@ class AlgorithmConfig:
         return self.algo_class(self)
 
     build = build_algo
+
+
+def _uncopyable(config: AlgorithmConfig) -> str:
+    """Name the first field (or env_config key) that ``copy.deepcopy`` rejects."""
+    for key, value in config.env_config.items():
+        try:
+            copy.deepcopy(value)
+        except Exception:
+            return f"env_config[{key!r}] = {value!r} cannot be copied:"
+    for name, value in vars(config).items():
+        try:
+            copy.deepcopy(value)
+        except Exception:
+            return f"field {name!r} = {value!r} cannot be copied:"
+    return ""
 
 
 def _check_int(config: AlgorithmConfig, name: str, minimum: int, extra: str = "") -> None:
