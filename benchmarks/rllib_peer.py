@@ -33,7 +33,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import math
-import os
 import time
 from typing import Any, Dict, Optional, Sequence
 
@@ -104,6 +103,15 @@ def _warn_if_busy(threshold: float = 0.25) -> None:
             "inflated by other processes",
             100 * busy,
         )
+
+
+def _torch_num_threads() -> Optional[int]:
+    """Torch intra-op threads in this process (None if torch is missing)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch.get_num_threads()
 
 
 def _ppo_config(
@@ -198,13 +206,16 @@ def rllib_ppo_to_target(
     time_budget_s: float = 600,
     seed: int = 0,
     *,
+    evaluation_trigger_return: Optional[float] = None,
     training_overrides: Optional[Dict[str, Any]] = None,
     model_overrides: Optional[Dict[str, Any]] = None,
 ) -> Dict[str, Any]:
     """Train RLlib PPO until a greedy evaluation reaches ``target_return``.
 
     After every training iteration whose ``env_runners/episode_return_mean`` is
-    at least ``target_return``, runs ``algo.evaluate()`` for
+    at least ``evaluation_trigger_return`` (default: ``target_return``; pass
+    ``-math.inf`` to evaluate after every iteration, which does not depend on how
+    RLlib smooths its training return), runs ``algo.evaluate()`` for
     ``evaluation_episodes`` greedy episodes (``explore=False``, in the driver).
     Stops when that evaluation mean is at least ``target_return`` or when
     ``time_budget_s`` (counted from the start of the build) is used up; the
@@ -217,6 +228,7 @@ def rllib_ppo_to_target(
     * ``wall_s``: seconds from the start of the build to reaching the target
       (build, training and evaluations included); if not reached, the seconds
       used until stopping.
+    * ``train_s``: ``wall_s`` less the evaluations.
     * ``env_steps``: lifetime env steps sampled for training at that point
       (evaluation steps are not counted).
     * ``iterations``: training iterations run.
@@ -224,7 +236,8 @@ def rllib_ppo_to_target(
     * ``env_steps_per_s``: ``env_steps / wall_s`` (end-to-end, learning and
       evaluation included).
     * extras: ``build_s``, ``eval_s`` (total), ``evaluations``,
-      ``last_train_return``, ``num_env_runners``.
+      ``last_train_return``, ``num_env_runners``, ``torch_num_threads`` (in the
+      driver, where the local Learner runs; the caller sets it).
 
     ``training_overrides`` / ``model_overrides`` are extra keyword arguments
     for ``PPOConfig.training()`` / ``DefaultModelConfig`` (e.g. to align with
@@ -237,6 +250,8 @@ def rllib_ppo_to_target(
     """
     _ensure_ray()
     _warn_if_busy()
+    if evaluation_trigger_return is None:
+        evaluation_trigger_return = target_return
 
     t_start = time.perf_counter()
     config = (
@@ -295,8 +310,10 @@ def rllib_ppo_to_target(
             last_train_return = _episode_return_mean(result)
             timers = result.get("timers", {})
             logger.info(
+                # RLlib's `timers` are smoothed over iterations (they barely move
+                # while time_this_iter_s jumps), so they are labelled as such.
                 "iter %d: env_steps=%d train_return=%.1f iter=%.2fs "
-                "(sample=%.2fs learn=%.2fs) elapsed=%.1fs",
+                "(smoothed timers: sample=%.2fs learn=%.2fs) elapsed=%.1fs",
                 iterations,
                 env_steps,
                 last_train_return,
@@ -305,7 +322,7 @@ def rllib_ppo_to_target(
                 float(timers.get("learner_update_timer", float("nan"))),
                 time.perf_counter() - t_start,
             )
-            if not last_train_return >= target_return:  # False for NaN too.
+            if not last_train_return >= evaluation_trigger_return:  # False for NaN too.
                 continue
             t_eval = time.perf_counter()
             eval_result = algo.evaluate()
@@ -339,6 +356,7 @@ def rllib_ppo_to_target(
     return {
         "reached": reached,
         "wall_s": wall_s,
+        "train_s": wall_s - eval_s,
         "env_steps": env_steps,
         "iterations": iterations,
         "final_eval_return": final_eval_return,
@@ -348,6 +366,7 @@ def rllib_ppo_to_target(
         "evaluations": evaluations,
         "last_train_return": last_train_return,
         "num_env_runners": num_env_runners,
+        "torch_num_threads": _torch_num_threads(),
     }
 
 
@@ -376,9 +395,10 @@ def rllib_sampling_throughput(
     (pure rollout speed, no object transfer). The runners' metrics are reduced
     after every call (``get_metrics()``), as in training, so they stay bounded.
 
-    Returns ``{"env_steps_per_s", "env_steps", "seconds", "num_env_runners"}``
-    where ``seconds`` is the measured time. Ray is started if needed and left
-    running; the Algorithm is stopped before returning.
+    Returns ``{"env_steps_per_s", "env_steps", "seconds", "num_env_runners",
+    "torch_num_threads"}`` where ``seconds`` is the measured time. Ray is
+    started if needed and left running; the Algorithm is stopped before
+    returning.
     """
     _ensure_ray()
     _warn_if_busy()
@@ -455,6 +475,7 @@ def rllib_sampling_throughput(
         "env_steps": env_steps,
         "seconds": elapsed,
         "num_env_runners": num_env_runners,
+        "torch_num_threads": _torch_num_threads(),
     }
 
 

@@ -156,3 +156,36 @@ def test_box_actions_are_clipped_for_the_env_but_kept_raw_for_learning():
     sent = np.stack(_NarrowActionEnv.received[-200:])
     assert np.abs(stored).max() > 0.1  # raw Gaussian samples, as their log-probs were computed
     assert np.abs(sent).max() <= 0.1 + 1e-7
+
+
+def test_evaluation_is_not_biased_towards_short_episodes():
+    """With many sub-envs, evaluation still runs exactly the episodes it started, in full."""
+    algo = tiny_ppo().env_runners(num_envs_per_env_runner=8).build_algo()
+    runner = algo.env_runner_group.local_runner
+    result = runner.sample(num_episodes=4, explore=False)
+    later = runner.sample(num_timesteps=16)
+    algo.stop()
+    assert len(result.episodes) == 4
+    assert result.env_steps == sum(e.length for e in result.episodes)  # no step spent on a fifth episode
+    assert later.env_steps >= 16  # idle sub-envs start again outside episode mode
+
+
+def test_set_of_policies_builds_in_the_same_order_whatever_the_hash_seed():
+    import subprocess
+    import sys
+
+    code = ("from marl_arena.algorithms import PPOConfig;"
+            "print(list(PPOConfig().multi_agent(policies={'p1', 'p0', 'p10'}).policies))")
+    orders = {subprocess.run([sys.executable, "-c", code], env={"PYTHONHASHSEED": str(seed), "PATH": ""},
+                             capture_output=True, text=True, check=True).stdout for seed in (0, 1, 2, 3)}
+    assert orders == {"['p0', 'p1', 'p10']\n"}
+
+
+def test_evaluation_time_is_timed_and_counted_in_the_iteration():
+    algo = tiny_ppo().evaluation(evaluation_interval=1, evaluation_duration=2).build_algo()
+    result = algo.train()
+    algo.stop()
+    assert result["evaluation"]["env_runners"]["num_episodes"] == 2
+    timers = result["timers"]
+    assert timers["evaluation"] > 0
+    assert result["time_this_iter_s"] >= timers["evaluation"] + timers["learner_update_timer"]

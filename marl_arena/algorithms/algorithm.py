@@ -128,6 +128,11 @@ class Algorithm(abc.ABC):
             learner_metrics = self.training_step()
             if time.perf_counter() - start >= self.config.min_time_s_per_iteration:
                 break
+        interval = self.config.evaluation_interval
+        evaluation = None
+        if interval is not None and (self.iteration + 1) % interval == 0:
+            with self.timed("evaluation"):
+                evaluation = self.evaluate()
         sampled = self._iteration_sampled
         env_steps = sum(r.env_steps for r in sampled)
         agent_steps = sum(r.agent_steps for r in sampled)
@@ -157,11 +162,10 @@ class Algorithm(abc.ABC):
             "time_this_iter_s": elapsed,
             "time_total_s": counters["time_total_s"],
             "timers": dict(self._timers),
-            "env_steps_per_s": env_steps / elapsed if elapsed > 0 else float("nan"),
+            "env_steps_per_s": _rate(env_steps, elapsed - self._timers.get("evaluation", 0.0)),
         }
-        interval = self.config.evaluation_interval
-        if interval is not None and self.iteration % interval == 0:
-            result["evaluation"] = self.evaluate()
+        if evaluation is not None:
+            result["evaluation"] = evaluation
         return result
 
     @contextlib.contextmanager
@@ -262,3 +266,8 @@ class Algorithm(abc.ABC):
         if self.eval_env_runner_group is not None:
             self.eval_env_runner_group.stop()
         self.learner_group.stop()
+
+
+def _rate(count: int, seconds: float) -> float:
+    """Per-second rate; NaN when no time passed."""
+    return count / seconds if seconds > 0 else float("nan")

@@ -147,7 +147,11 @@ class AlgorithmConfig:
             return {DEFAULT_MODULE_ID: None}
         if isinstance(policies, dict):
             specs = dict(policies)
-        elif isinstance(policies, (set, list, tuple, frozenset)):
+        elif isinstance(policies, (set, frozenset)):
+            # Sorted: a set's order changes with PYTHONHASHSEED, and module build order
+            # decides initial weights, so seeded runs would differ between processes.
+            specs = {pid: None for pid in sorted(policies, key=str)}
+        elif isinstance(policies, (list, tuple)):
             specs = {pid: None for pid in policies}
         else:
             raise ValueError(f"multi_agent(policies=...) must be a set, list or dict of module ids, got {policies!r}.")

@@ -1,5 +1,9 @@
 """LearnerGroup: where learning happens.
 
+Building a local learner sets torch's intra-op thread count for the whole driver process to
+``num_cpus_per_learner`` (default 1): on small networks extra threads spin against the
+runners for the same cores and make updates many times slower.
+
 ``num_learners=0`` learns in the driver process (on the GPU when
 ``num_gpus_per_learner`` > 0). ``num_learners=N`` starts N Ray actors, each holding a
 full copy of the modules, each updating on its shard of the batch while

@@ -87,6 +87,9 @@ class EnvRunner:
         self._failures = [0] * len(self._envs)
         self._seeded = [False] * len(self._envs)
         self._num_env_restarts = 0
+        # In episode mode (evaluation) at most this many more episodes may start, so that
+        # many sub-envs do not favour short episodes; None means no limit.
+        self._episodes_left_to_start: int | None = None
 
     # ------------------------------------------------------------------ envs
     def _make_env(self, vector_index: int):
@@ -116,6 +119,8 @@ class EnvRunner:
             raise EnvError(f"{message}; gave up after {_MAX_CONSECUTIVE_ENV_FAILURES} consecutive failures.") from error
         logger.warning("%s; recreating the sub-env and dropping its episode.", message)
         self._num_env_restarts += 1
+        if self._episodes_left_to_start is not None and not self._needs_reset[i]:
+            self._episodes_left_to_start += 1  # the dropped episode will not finish: start another
         try:
             self._envs[i].close()
         except Exception:  # a broken env may also fail to close; it is being replaced anyway
@@ -139,13 +144,17 @@ class EnvRunner:
                explore: bool | None = None) -> SampleResult:
         """Step all sub-envs until ``num_timesteps`` env steps or ``num_episodes`` episodes.
 
-        ``num_episodes`` starts every sub-env on a fresh episode (evaluation semantics).
+        ``num_episodes`` starts fresh episodes (evaluation semantics) and exactly that many:
+        once they have all started no sub-env starts another, so the result is not biased
+        towards short episodes however many sub-envs run.
         """
         if (num_timesteps is None) == (num_episodes is None):
             raise ValueError("EnvRunner.sample() needs exactly one of num_timesteps and num_episodes.")
         explore = self.config.explore if explore is None else explore
         if num_episodes is not None:
             self._needs_reset = [True] * len(self._envs)
+            self._acting = [[] for _ in self._envs]
+        self._episodes_left_to_start = num_episodes
         self._num_env_restarts = 0
         segments: dict[str, list[dict[str, np.ndarray]]] = defaultdict(list)
         finished: list[EpisodeStats] = []
@@ -158,25 +167,29 @@ class EnvRunner:
                 if num_episodes is not None and len(finished) >= num_episodes:
                     break
                 actions, acted = self._compute_actions(explore)
+                if not acted:
+                    raise EnvError(
+                        f"No agent must act in any sub-env of {self.config.env!r}, yet the episodes are not "
+                        "over: an env step returned no observations without setting '__all__' done."
+                    )
                 agent_steps += acted
                 env_steps += self._step_envs(actions, finished, segments)
+        self._episodes_left_to_start = None
         for episode in self._episodes:
             self._keep_segments(episode, segments)
         batches = {mid: concat_segments(parts) for mid, parts in segments.items()}
-        if num_episodes is not None:
-            finished = finished[:num_episodes]
         return SampleResult(batches, finished, env_steps, agent_steps, self._weights_version, self._num_env_restarts)
 
     def _start_pending_episodes(self) -> None:
         started = {}
-        for i, needs in enumerate(self._needs_reset):
-            if needs:
-                obs = self._reset(i, self._env_seed(i))
+        for i in range(len(self._envs)):
+            while self._needs_reset[i] and self._episodes_left_to_start != 0:
+                obs = self._reset(i, self._env_seed(i))  # None: the env failed and was recreated
                 if obs is not None:
                     started[i] = (self._episodes[i].add_env_reset(obs), obs)
+                    if self._episodes_left_to_start is not None:
+                        self._episodes_left_to_start -= 1
         self._observe(started)
-        if any(self._needs_reset):
-            self._start_pending_episodes()
 
     def _compute_actions(self, explore: bool) -> tuple[list[dict], int]:
         """One forward pass per module over every acting agent of every sub-env."""

@@ -21,7 +21,9 @@ class PPOConfig(AlgorithmConfig):
         self.clip_param = 0.2
         """Probability-ratio clip range of the surrogate objective."""
         self.vf_clip_param = 10.0
-        """How far a value prediction may move from the sampled one per update (value clipping)."""
+        """How far a value prediction may move from its pre-update value (PPO2-style value
+        clipping). RLlib uses this name to clip the squared value error instead; with large
+        returns (Pendulum) raise it (1000) or the value function learns slowly."""
         self.vf_loss_coeff = 1.0
         self.entropy_coeff = 0.0
         self.use_kl_loss = True
