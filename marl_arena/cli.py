@@ -1,8 +1,10 @@
-"""The ``marl-arena`` command line: train an algorithm, evaluate a checkpoint."""
+"""The ``marl-arena`` command line: train an algorithm, evaluate a checkpoint, run and inspect leagues."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import logging
 import math
@@ -105,6 +107,70 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _league_module(name_or_script: str):
+    """A ready-made league by name (``marl_arena_leagues.<name>``) or a script path."""
+    if name_or_script.endswith(".py"):
+        path = pathlib.Path(name_or_script)
+        if not path.exists():
+            raise ValueError(f"League script {path} does not exist.")
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    else:
+        from marl_arena_leagues import NAMES
+
+        if name_or_script not in NAMES:
+            raise ValueError(f"Unknown league {name_or_script!r}; ready-made leagues: {', '.join(NAMES)}, "
+                             "or give a script path ending in .py.")
+        module = importlib.import_module(f"marl_arena_leagues.{name_or_script}")
+    for attribute in ("make_config", "ITERATIONS"):
+        if not hasattr(module, attribute):
+            raise ValueError(f"League script {name_or_script} must define {attribute}.")
+    return module
+
+
+def league_run(args: argparse.Namespace) -> int:
+    from marl_arena.league.leaderboard import format_leaderboard
+
+    module = _league_module(args.league)
+    directory = args.dir or str(pathlib.Path("league_runs") / pathlib.Path(args.league).stem)
+    iterations = args.iterations or module.ITERATIONS
+    league = module.make_config(directory).build()
+    print(f"league {args.league} in {directory} (resuming at iteration {league.iteration})"
+          if league.iteration else f"league {args.league} in {directory}")
+
+    def show(current, summary: dict[str, Any]) -> None:
+        bar.update(1)
+        for player, info in summary["players"].items():
+            snapshot = f"  froze {info['snapshot']}" if info["snapshot"] else ""
+            tqdm.write(f"iter {summary['iteration']:4d}  {player:<18} elo {info['elo']:7.1f}  "
+                       f"matches {info['matches']:5d}{snapshot}", file=sys.stdout)
+        if summary["iteration"] % args.leaderboard_every == 0:
+            tqdm.write(format_leaderboard(current.leaderboard(), limit=10), file=sys.stdout)
+
+    try:
+        with tqdm(total=iterations, unit="iter", desc=f"league {args.league}", disable=args.quiet) as bar:
+            league.run(iterations, show)
+        print(format_leaderboard(league.leaderboard()))
+        print(f"{league.store.count_matches()} matches stored in {directory}")
+    finally:
+        league.stop()
+    return 0
+
+
+def league_status(args: argparse.Namespace) -> int:
+    from marl_arena.league.leaderboard import format_leaderboard, store_leaderboard
+    from marl_arena.league.store import LeagueStore
+
+    store = LeagueStore(args.dir, read_only=True)
+    try:
+        print(format_leaderboard(store_leaderboard(store)))
+        print(f"{store.count_matches()} matches")
+    finally:
+        store.close()
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="marl-arena", description="Multi-agent RL with leagues and self-play.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -132,6 +198,20 @@ def make_parser() -> argparse.ArgumentParser:
     eval_parser.add_argument("checkpoint")
     eval_parser.add_argument("--episodes", type=int, default=10)
     eval_parser.set_defaults(handler=evaluate)
+
+    league_parser = commands.add_parser("league", help="run a league or show a stored one")
+    league_commands = league_parser.add_subparsers(dest="league_command", required=True)
+    run_parser = league_commands.add_parser("run", help="run a ready-made league by name, or a league script")
+    run_parser.add_argument("league", help="take_away, rock_paper_scissors, kuhn_poker, leduc_poker, connect_four "
+                                           "or a .py script defining make_config(directory) and ITERATIONS")
+    run_parser.add_argument("--dir", help="league directory (default league_runs/<name>); an existing one resumes")
+    run_parser.add_argument("--iterations", type=int, help="iterations to run (default: the league's own)")
+    run_parser.add_argument("--leaderboard-every", type=int, default=10, help="print the leaderboard this often")
+    run_parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    run_parser.set_defaults(handler=league_run)
+    status_parser = league_commands.add_parser("status", help="print the leaderboard of a stored league")
+    status_parser.add_argument("dir")
+    status_parser.set_defaults(handler=league_status)
     return parser
 
 

@@ -44,3 +44,31 @@ def test_unknown_config_field_is_named():
 def test_train_needs_a_stop_condition():
     with pytest.raises(SystemExit, match="stop condition"):
         main(["train", "--env", "CartPole-v1"])
+
+
+def test_league_run_then_status_from_the_store(tmp_path, capsys):
+    directory = str(tmp_path / "league")
+    assert main(["league", "run", "take_away", "--dir", directory, "--iterations", "3", "--quiet"]) == 0
+    run_out = capsys.readouterr().out
+    assert "main_0" in run_out and "matches stored in" in run_out
+    assert main(["league", "status", directory]) == 0
+    status = capsys.readouterr().out
+    assert status.splitlines()[-1] == run_out.splitlines()[-1].replace(" stored in " + directory, "")
+    assert _leaderboard_rows(status) == _leaderboard_rows(run_out)  # the store tells what the live run showed
+
+
+def _leaderboard_rows(text: str) -> dict[str, list[str]]:
+    """Player -> (kind, elo, bt) from the last leaderboard table in ``text``."""
+    rows = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 9 and fields[1] in ("main_agent", "scripted", "snapshot"):
+            rows[fields[0]] = fields[1:4]
+    return rows
+
+
+def test_league_errors_are_clear(tmp_path, capsys):
+    assert main(["league", "run", "chess"]) == 2
+    assert "ready-made leagues: take_away" in capsys.readouterr().err
+    assert main(["league", "status", str(tmp_path / "none")]) == 2
+    assert "No league store" in capsys.readouterr().err

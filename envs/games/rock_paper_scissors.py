@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
+import torch
 
+from marl_arena.core import Categorical, Columns, RLModule
 from marl_arena.env import ALL_AGENTS, MultiAgentEnv
 
 ROCK, PAPER, SCISSORS = 0, 1, 2
@@ -74,3 +76,38 @@ class RockPaperScissors(MultiAgentEnv):
             {ALL_AGENTS: False},
             {p: {"moves": picks} for p in PLAYERS},
         )
+
+
+class _ConstantMove(RLModule):
+    """A scripted player that always picks one move (the cycle's three members)."""
+
+    move = ROCK
+
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space, model_config=None,
+                 inference_only: bool = True):
+        super().__init__(observation_space, action_space, model_config, inference_only=True)
+
+    def forward_inference(self, batch):
+        logits = torch.full((len(batch[Columns.OBS]), 3), -1e9)
+        logits[:, self.move] = 0.0
+        return {Columns.ACTION_DIST_INPUTS: logits}
+
+    forward_exploration = forward_inference
+
+    def forward_train(self, batch):
+        raise RuntimeError(f"{type(self).__name__} is scripted: it has nothing to train.")
+
+    def action_distribution(self, dist_inputs):
+        return Categorical(dist_inputs)
+
+
+class RockOnly(_ConstantMove):
+    move = ROCK
+
+
+class PaperOnly(_ConstantMove):
+    move = PAPER
+
+
+class ScissorsOnly(_ConstantMove):
+    move = SCISSORS

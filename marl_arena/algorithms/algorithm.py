@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import dataclasses
 import logging
 import tempfile
 import time
@@ -22,10 +23,10 @@ from marl_arena.algorithms import checkpoints
 from marl_arena.algorithms.algorithm_config import AlgorithmConfig
 from marl_arena.algorithms.metrics import EpisodeWindow, summarize_episodes
 from marl_arena.core.actor_critic import ActorCriticModule
-from marl_arena.core.rl_module import DEFAULT_MODULE_ID, RLModule
+from marl_arena.core.rl_module import DEFAULT_MODULE_ID, RLModule, RLModuleSpec
 from marl_arena.env.registry import EnvContext, make_env
 from marl_arena.learners.learner_group import LearnerGroup
-from marl_arena.runners.env_runner import SampleResult, concat_segments
+from marl_arena.runners.env_runner import EpisodeStats, SampleResult, concat_segments
 from marl_arena.runners.env_runner_group import EnvRunnerGroup
 from marl_arena.runners.module_specs import module_spec_from_env
 from marl_arena.runners.resources import check_gpus, cluster_resources, ensure_ray, fit_cpus
@@ -217,6 +218,33 @@ class Algorithm(abc.ABC):
         if self.learner_group.local_learner is None:
             raise ValueError("get_module() needs num_learners=0; with remote learners use learner_group.get_weights().")
         return self.learner_group.local_learner.module[module_id]
+
+    def add_module(self, module_id: str, weights: dict[str, Any], spec: RLModuleSpec | None = None) -> None:
+        """Add a frozen module (a league opponent) to every runner; it acts but never trains.
+
+        ``spec`` defaults to the spec of the first module, the usual case of a snapshot of
+        a trained player.
+        """
+        if module_id in self.config.policies:
+            raise ValueError(f"Module id {module_id!r} already exists; modules: {sorted(self.config.policies)}.")
+        spec = spec or dataclasses.replace(next(iter(self.module_spec.rl_module_specs.values())))
+        self.config.policies[module_id] = spec
+        for group in (self.env_runner_group, self.eval_env_runner_group):
+            if group is not None:
+                group.add_module(module_id, spec, weights)
+        self.module_spec.rl_module_specs[module_id] = spec
+
+    def set_policy_mapping_fn(self, policy_mapping_fn) -> None:
+        """A new agent -> module mapping for every runner, from their next episodes on."""
+        self.config.policy_mapping_fn = policy_mapping_fn
+        for group in (self.env_runner_group, self.eval_env_runner_group):
+            if group is not None:
+                group.set_policy_mapping_fn(policy_mapping_fn)
+
+    @property
+    def last_episodes(self) -> list[EpisodeStats]:
+        """The episodes that finished during the last ``train()`` call (a league scores them)."""
+        return [e for r in self._iteration_sampled for e in r.episodes]
 
     def get_state(self) -> dict[str, Any]:
         return {"iteration": self.iteration, "weights_version": self._weights_version, **self._counters}

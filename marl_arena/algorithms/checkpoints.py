@@ -50,7 +50,7 @@ def write_checkpoint(path: str | os.PathLike, algorithm_class: type, config: Any
     metadata = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "algorithm": f"{algorithm_class.__module__}:{algorithm_class.__qualname__}",
+        "algorithm": object_path(algorithm_class),
         "marl_arena_version": marl_arena_version,
         "iteration": algorithm_state.get("iteration"),
     }
@@ -84,15 +84,25 @@ def read_metadata(path: str | os.PathLike) -> dict:
     return metadata
 
 
+def import_object(path: str) -> Any:
+    """The object at ``"package.module:Qualified.name"`` (how checkpoints and stores name classes)."""
+    module_name, _, qualname = path.partition(":")
+    target: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def object_path(obj: Any) -> str:
+    """The ``"module:qualname"`` path that ``import_object`` reads back."""
+    return f"{obj.__module__}:{obj.__qualname__}"
+
+
 def read_algorithm_class(metadata: dict) -> type:
-    module_name, _, qualname = metadata["algorithm"].partition(":")
     try:
-        target: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            target = getattr(target, part)
+        return import_object(metadata["algorithm"])
     except (ImportError, AttributeError) as error:
         raise CheckpointError(f"Checkpoint names algorithm {metadata['algorithm']!r}, which cannot be imported: {error}") from error
-    return target
 
 
 def read_config(path: str | os.PathLike) -> Any:

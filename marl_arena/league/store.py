@@ -144,13 +144,18 @@ class LeagueStore:
         self._db.close()
 
     # ------------------------------------------------------------------ players and snapshots
-    def add_player(self, player: PlayerInfo, snapshot: str | None = None, metadata: dict | None = None) -> None:
+    def add_player(self, player: PlayerInfo, snapshot: str | None = None, metadata: dict | None = None,
+                   rating: float | None = None, system: str = "elo") -> None:
+        """Add a player (with its starting rating, if it does not start at the default)."""
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO players VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (player.id, player.kind, player.parent, player.created, player.step, int(player.frozen),
                  snapshot, json.dumps(metadata or {})),
             )
+            if rating is not None:
+                db.execute("INSERT INTO ratings (player_id, system, rating, match_id, created) VALUES (?, ?, ?, NULL, ?)",
+                           (player.id, system, float(rating), player.created))
 
     def set_player_snapshot(self, player_id: str, snapshot: str, step: int) -> None:
         """Point a trainable player at its latest weights (written with ``save_snapshot``)."""
@@ -214,18 +219,24 @@ class LeagueStore:
     def record_match(self, match: MatchRecord, ratings: dict[str, float] | None = None,
                      system: str = "elo") -> int:
         """Store a finished match and the ratings it produced, in one transaction."""
+        return self.record_matches([(match, ratings or {})], system)[0]
+
+    def record_matches(self, matches: list[tuple[MatchRecord, dict[str, float]]], system: str = "elo") -> list[int]:
+        """Store matches with the ratings each produced, all in one transaction; returns their ids."""
+        ids = []
         with self.transaction() as db:
-            cursor = db.execute(
-                "INSERT INTO matches (env, players, returns, score, length, iteration, created) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (match.env, json.dumps(list(match.players)), json.dumps([float(r) for r in match.returns]),
-                 match.score, match.length, match.iteration, match.created),
-            )
-            match_id = int(cursor.lastrowid)
-            for player_id, rating in (ratings or {}).items():
-                db.execute("INSERT INTO ratings (player_id, system, rating, match_id, created) VALUES (?, ?, ?, ?, ?)",
-                           (player_id, system, float(rating), match_id, match.created))
-        return match_id
+            for match, ratings in matches:
+                cursor = db.execute(
+                    "INSERT INTO matches (env, players, returns, score, length, iteration, created) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (match.env, json.dumps(list(match.players)), json.dumps([float(r) for r in match.returns]),
+                     match.score, match.length, match.iteration, match.created),
+                )
+                ids.append(int(cursor.lastrowid))
+                for player_id, rating in ratings.items():
+                    db.execute("INSERT INTO ratings (player_id, system, rating, match_id, created) "
+                               "VALUES (?, ?, ?, ?, ?)", (player_id, system, float(rating), ids[-1], match.created))
+        return ids
 
     def matches(self, limit: int | None = None, player: str | None = None) -> list[MatchRecord]:
         """Matches oldest first (the last ``limit`` when given), optionally those of one player."""

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from marl_arena.core.columns import Columns
-from marl_arena.core.rl_module import MultiRLModuleSpec
+from marl_arena.core.rl_module import MultiRLModuleSpec, RLModuleSpec
 from marl_arena.env.episode import MultiAgentEpisode, StepOutcome
 from marl_arena.env.registry import EnvContext, env_creator_for
 from marl_arena.runners.module_specs import agent_pipelines, map_agent
@@ -301,6 +301,20 @@ class EnvRunner:
 
     def get_weights(self, module_ids: list[str] | None = None) -> dict[str, dict[str, Any]]:
         return self.module.get_state(module_ids)
+
+    def add_module(self, module_id: str, spec: RLModuleSpec, weights: dict[str, Any] | None = None) -> None:
+        """Add a module that acts here but never trains here (a league opponent, a scripted bot)."""
+        if module_id not in self.module:
+            module = spec.build()
+            if weights is not None:
+                module.load_state_dict(weights)
+            module.eval()
+            self.module.add_module_by_id(module_id, module)
+        self.config.policies[module_id] = spec
+
+    def set_policy_mapping_fn(self, policy_mapping_fn: Callable) -> None:
+        """Use a new agent -> module mapping from the next episode on (a league's opponent draw)."""
+        self.config.policy_mapping_fn = policy_mapping_fn
 
     def ping(self) -> str:
         return "ok"

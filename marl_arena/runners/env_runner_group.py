@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Any, Callable
 
-from marl_arena.core.rl_module import MultiRLModuleSpec
+from marl_arena.core.rl_module import MultiRLModuleSpec, RLModuleSpec
 from marl_arena.env.registry import env_creator_for
 from marl_arena.runners.env_runner import EnvRunner, SampleResult
 
@@ -32,6 +33,7 @@ class EnvRunnerGroup:
         self.num_restarts = 0
         self._weights = None
         self._version = 0
+        self._added_weights: dict[str, dict] = {}  # weights of modules added after start
         self.local_runner: EnvRunner | None = None
         self._actors: list = []
         self._env_creator = env_creator_for(config.env)
@@ -72,7 +74,27 @@ class EnvRunnerGroup:
         )
         if self._weights is not None:
             actor.set_weights.remote(self._weights, self._version)
+        if self._added_weights:
+            actor.set_weights.remote(self._added_weights, self._version)
         return actor
+
+    def foreach_runner(self, method: str, *args: Any) -> list[Any]:
+        """Call an EnvRunner method on every runner (the local one, or each actor)."""
+        if self.local_runner is not None:
+            return [getattr(self.local_runner, method)(*args)]
+        import ray
+
+        return ray.get([getattr(actor, method).remote(*args) for actor in self._actors])
+
+    def add_module(self, module_id: str, spec: RLModuleSpec, weights: dict[str, Any]) -> None:
+        """Add a frozen module to every runner, and to every runner started later."""
+        self._spec.rl_module_specs[module_id] = spec
+        self._added_weights[module_id] = weights
+        self.foreach_runner("add_module", module_id, spec, weights)
+
+    def set_policy_mapping_fn(self, policy_mapping_fn: Callable) -> None:
+        self.config.policy_mapping_fn = policy_mapping_fn
+        self.foreach_runner("set_policy_mapping_fn", policy_mapping_fn)
 
     def sync_weights(self, weights: dict, version: int) -> None:
         """Send module weights to every runner (one object-store put for all actors)."""

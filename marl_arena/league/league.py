@@ -1,0 +1,299 @@
+"""League: trains its trainable players against opponents drawn by the matchmaker, over a store.
+
+Each trainable player has its own Algorithm (any AlgorithmConfig). Inside its EnvRunners
+every other player is a frozen module, so from the learner's side the opponents are part
+of the env; before each iteration the matchmaker's distribution becomes the runners'
+policy mapping, which draws a seat and an opponent per episode. Finished episodes become
+matches in the store (one transaction per iteration), the payoff table and Elo follow, and
+the snapshot rule freezes players into new opponents. A league started again on the same
+directory resumes from the store and the trainers' checkpoints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import pathlib
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from marl_arena.algorithms.algorithm import Algorithm
+from marl_arena.algorithms.checkpoints import METADATA, import_object, object_path
+from marl_arena.core.rl_module import MultiRLModuleSpec, RLModuleSpec
+from marl_arena.env.episode import MultiAgentEpisode
+from marl_arena.env.registry import make_env
+from marl_arena.league.league_config import LeagueConfig
+from marl_arena.league.players import PlayerInfo, resets_on_snapshot
+from marl_arena.league.leaderboard import INITIAL_ELO, leaderboard, payoff_from_matches
+from marl_arena.league.ratings import elo_update
+from marl_arena.league.matchmaking import sample_opponent
+from marl_arena.league.store import LeagueStore, MatchRecord
+from marl_arena.runners.env_runner import EnvRunner, EpisodeStats
+
+logger = logging.getLogger(__name__)
+
+TRAINER_DIR = "trainers"
+
+
+@dataclasses.dataclass
+class OpponentDraw:
+    """A trainer's policy mapping: per episode, a random seat for the learner and a drawn opponent.
+
+    Picklable (it travels to Ray runners); the plan of an episode is made when its first
+    agent is mapped and dropped once both seats are.
+    """
+
+    learner: str
+    distribution: dict[str, float]
+    seats: tuple[Any, Any]
+    seed: int
+
+    def __post_init__(self) -> None:
+        self._rng = np.random.default_rng(self.seed)
+        self._plans: dict[int, list] = {}
+
+    def __call__(self, agent_id: Any, episode: MultiAgentEpisode | None = None, **kwargs: Any) -> str:
+        key = episode.id_ if episode is not None else -1
+        plan = self._plans.get(key)
+        if plan is None:
+            seat = self.seats[int(self._rng.integers(2))]
+            plan = self._plans[key] = [seat, sample_opponent(self.distribution, self._rng), 0]
+        plan[2] += 1
+        if plan[2] == len(self.seats):
+            del self._plans[key]
+        return self.learner if agent_id == plan[0] else plan[1]
+
+
+@dataclasses.dataclass
+class SeatAssignment:
+    """A policy mapping that seats the same player in each seat every episode."""
+
+    players_by_seat: dict[Any, str]
+
+    def __call__(self, agent_id: Any, episode: MultiAgentEpisode | None = None, **kwargs: Any) -> str:
+        return self.players_by_seat[agent_id]
+
+
+class League:
+    """A two-seat league over a store directory; ``run(iterations)`` trains every trainable player."""
+
+    def __init__(self, config: LeagueConfig):
+        config.validate()
+        self.config = config.copy()
+        directory = pathlib.Path(self.config.store_path)
+        self.seats = self._seats()
+        self.store = LeagueStore(directory)
+        self.store.verify_all_snapshots()  # before any write: a bad snapshot fails the start
+        self.directory = directory
+        self._rng = np.random.default_rng(self.config.seed)
+        self._matchmaker = self.config.resolved_matchmaker()
+        if not self.store.players():
+            self._create_roster()
+        self.players = {p.id: p for p in self.store.players()}
+        self.payoff = payoff_from_matches(self.players, self.store.matches())
+        self.elo = {pid: INITIAL_ELO for pid in self.players} | self.store.latest_ratings()
+        self.iteration = max((it for it, _ in self._all_metrics()), default=0)
+        self.trainers: dict[str, Algorithm] = {pid: self._build_trainer(pid) for pid, p in self.players.items()
+                                               if p.trainable}
+        self._steps_at_snapshot = {pid: self.players[pid].step for pid in self.trainers}
+
+    # ------------------------------------------------------------------ set-up and resume
+    def _seats(self) -> tuple[Any, Any]:
+        env = make_env(self.config.env, self.config.env_config)
+        try:
+            seats = tuple(env.possible_agents)
+        finally:
+            env.close()
+        if len(seats) != 2:
+            raise ValueError(
+                f"The league seats two players per game, but env {self.config.env!r} has {len(seats)} agents "
+                f"{list(seats)}; use a two-player game (or fix its seats with opponents in env_config)."
+            )
+        return seats
+
+    def _create_roster(self) -> None:
+        now = time.time()
+        roster = [("main_agent", "main", self.config.main_agents),
+                  ("main_exploiter", "main_exploiter", self.config.main_exploiters),
+                  ("league_exploiter", "league_exploiter", self.config.league_exploiters)]
+        for kind, prefix, count in roster:
+            for index in range(count):
+                self.store.add_player(PlayerInfo(f"{prefix}_{index}", kind, created=now))
+        for name, module_class in self.config.scripted.items():
+            self.store.add_player(PlayerInfo(name, "scripted", created=now, frozen=True),
+                                  metadata={"module_class": object_path(module_class)})
+
+    def _all_metrics(self):
+        for pid in self.players:
+            yield from self.store.metrics(pid)
+
+    def _build_trainer(self, learner: str) -> Algorithm:
+        config = self.config.trainer_config.copy()
+        config.environment(self.config.env, env_config=self.config.env_config)
+        config.multi_agent(policies=[learner], policies_to_train=[learner],
+                           policy_mapping_fn=OpponentDraw(learner, {learner: 1.0}, self.seats, self.config.seed))
+        config.debugging(seed=self.config.seed)
+        algo = config.build_algo()
+        checkpoint = self.directory / TRAINER_DIR / learner
+        if (checkpoint / METADATA).exists():
+            algo.restore_from_path(str(checkpoint))
+        for pid in self.players:
+            if pid != learner:
+                self._add_opponent(algo, pid)
+        return algo
+
+    def _add_opponent(self, algo: Algorithm, pid: str) -> None:
+        """Seat player ``pid`` in ``algo``'s runners as a frozen module.
+
+        Other trainable players start from fresh weights here; their current weights are
+        sent before every iteration (``_refresh_trainable_opponents``).
+        """
+        base = algo.module_spec.rl_module_specs[algo.learner_group.module_ids_to_train[0]]
+        player = self.players[pid]
+        if player.kind == "scripted":
+            spec = dataclasses.replace(base, module_class=import_object(self.store.player_metadata(pid)["module_class"]))
+            weights = spec.build().state_dict()
+        else:
+            spec = dataclasses.replace(base)
+            weights = (spec.build().state_dict() if player.trainable
+                       else self.store.load_snapshot(self.store.player_snapshot(pid)))
+        algo.add_module(pid, weights, spec)
+
+    # ------------------------------------------------------------------ training
+    def run(self, iterations: int, callback: Callable[["League", dict[str, Any]], None] | None = None) -> None:
+        """Train every trainable player for ``iterations`` iterations; ``callback`` sees each iteration."""
+        for _ in range(iterations):
+            self.iteration += 1
+            summary = {"iteration": self.iteration, "players": {}}
+            for learner, algo in self.trainers.items():
+                summary["players"][learner] = self._train_one(learner, algo)
+            if callback is not None:
+                callback(self, summary)
+
+    def _train_one(self, learner: str, algo: Algorithm) -> dict[str, Any]:
+        self._refresh_trainable_opponents(algo, learner)
+        candidates = list(self.players.values())
+        distribution = self._matchmaker(learner, candidates, self.payoff)
+        algo.set_policy_mapping_fn(OpponentDraw(learner, dict(distribution), self.seats,
+                                                int(self._rng.integers(2**31))))
+        result = algo.train()
+        matches = [m for m in map(self._match, algo.last_episodes) if m is not None]
+        self._record(matches)
+        steps = result["num_env_steps_sampled_lifetime"]
+        self.store.record_metrics(learner, self.iteration, {
+            "episode_return_mean": result["env_runners"]["episode_return_mean"],
+            "env_steps": steps, "env_steps_per_s": result["env_steps_per_s"],
+            **{f"learner/{k}": v for k, v in result["learners"].get(learner, {}).items()},
+        })
+        algo.save_to_path(str(self.directory / TRAINER_DIR / learner))
+        snapshot = self._maybe_snapshot(learner, algo, distribution, steps)
+        return {"matches": len(matches), "elo": self.elo[learner], "opponents": distribution, "snapshot": snapshot,
+                "episode_return_mean": result["env_runners"]["episode_return_mean"]}
+
+    def _refresh_trainable_opponents(self, algo: Algorithm, learner: str) -> None:
+        for pid, other in self.trainers.items():
+            if pid != learner:
+                algo.env_runner_group.foreach_runner("set_weights", other.learner_group.get_weights([pid]), 0)
+
+    def _match(self, episode: EpisodeStats) -> MatchRecord | None:
+        if any(seat not in episode.agent_modules for seat in self.seats):
+            return None  # a game in which one seat never appeared is not a match
+        return MatchRecord(env=str(self.config.env), players=tuple(episode.agent_modules[s] for s in self.seats),
+                           returns=tuple(episode.agent_returns[s] for s in self.seats), length=episode.length,
+                           iteration=self.iteration)
+
+    def _record(self, matches: list[MatchRecord]) -> None:
+        """Payoff and Elo for every match, then all of them into the store in one transaction."""
+        rated = []
+        for match in matches:
+            a, b = match.players
+            ratings = {}
+            if a != b:  # self-play games are played, stored, but not rated
+                self.payoff.record(a, b, match.score)
+                self.elo[a], self.elo[b] = elo_update(self.elo[a], self.elo[b], match.score, self.config.elo_k)
+                ratings = {a: self.elo[a], b: self.elo[b]}
+            rated.append((match, ratings))
+        self.store.record_matches(rated)
+
+    def _maybe_snapshot(self, learner: str, algo: Algorithm, distribution: dict[str, float], steps: int) -> str | None:
+        opponents = [o for o in distribution if o != learner]
+        games = sum(self.payoff.stats(learner, o).games for o in opponents)
+        win_rate = (np.mean([self.payoff.win_rate(learner, o, decayed=True) for o in opponents])
+                    if opponents else 0.5)
+        by_rate = (self.config.snapshot_win_rate is not None and opponents
+                   and games >= self.config.snapshot_min_games and win_rate > self.config.snapshot_win_rate)
+        by_steps = (self.config.snapshot_every_n_steps is not None
+                    and steps - self._steps_at_snapshot[learner] >= self.config.snapshot_every_n_steps)
+        if not (by_rate or by_steps):
+            return None
+        return self.freeze(learner, steps)
+
+    def freeze(self, learner: str, steps: int) -> str:
+        """Freeze ``learner``'s current weights into a new snapshot player, added to every trainer."""
+        weights = self.trainers[learner].learner_group.get_weights([learner])[learner]
+        digest = self.store.save_snapshot(learner, weights)
+        version = sum(p.parent == learner for p in self.players.values()) + 1
+        snapshot = PlayerInfo(f"{learner}_v{version}", "snapshot", parent=learner, created=time.time(),
+                              step=steps, frozen=True)
+        self.store.add_player(snapshot, snapshot=digest, rating=self.elo[learner])  # starts at its parent's Elo
+        self.players[snapshot.id] = snapshot
+        self.payoff.add_player(snapshot.id)
+        self.elo[snapshot.id] = self.elo[learner]
+        for algo in self.trainers.values():
+            algo.add_module(snapshot.id, weights)
+        self._steps_at_snapshot[learner] = steps
+        logger.info("froze %s as %s after %d env steps", learner, snapshot.id, steps)
+        if resets_on_snapshot(self.players[learner], self._rng):
+            self._reset_weights(learner)
+        return snapshot.id
+
+    def _reset_weights(self, learner: str) -> None:
+        algo = self.trainers[learner]
+        algo.learner_group.set_weights({learner: algo.module_spec.rl_module_specs[learner].build().state_dict()})
+
+    def play_matches(self, a: str, b: str, episodes: int) -> list[MatchRecord]:
+        """Rated games between any two players (frozen or not), seats alternating; recorded like any match.
+
+        This is how bots that never train still meet each other (a rating ladder of fixed
+        bots, the cycle of rock-, paper- and scissors-only players).
+        """
+        for pid in (a, b):
+            if pid not in self.players:
+                raise ValueError(f"No player {pid!r} in this league; players: {sorted(self.players)}.")
+        trainer = next(iter(self.trainers.values()))
+        config = trainer.config.copy()
+        weights = {}
+        for pid in (a, b):
+            spec, weights[pid] = self._frozen_copy(trainer, pid)
+            config.policies[pid] = spec
+        config.policies_to_train = []
+        runner = EnvRunner(config, MultiRLModuleSpec({pid: config.policies[pid] for pid in (a, b)}))
+        runner.set_weights(weights, 0)
+        matches = []
+        for first, second, count in ((a, b, episodes - episodes // 2), (b, a, episodes // 2)):
+            if count:
+                runner.set_policy_mapping_fn(SeatAssignment(dict(zip(self.seats, (first, second)))))
+                played = runner.sample(num_episodes=count, explore=False).episodes
+                matches += [m for m in map(self._match, played) if m is not None]
+        runner.stop()
+        self._record(matches)
+        return matches
+
+    def _frozen_copy(self, trainer: Algorithm, pid: str) -> tuple[RLModuleSpec, dict[str, Any]]:
+        """The spec and current weights of player ``pid`` as seen by ``trainer``."""
+        if pid in self.trainers:
+            return self.trainers[pid].module_spec.rl_module_specs[pid], self.trainers[pid].learner_group.get_weights([pid])[pid]
+        return trainer.module_spec.rl_module_specs[pid], trainer.env_runner_group.foreach_runner("get_weights", [pid])[0][pid]
+
+    # ------------------------------------------------------------------ reading
+    def leaderboard(self) -> list[dict[str, Any]]:
+        """Players by Elo, with Bradley-Terry ratings and results (see ``leaderboard.leaderboard``)."""
+        return leaderboard(self.players, self.payoff, self.elo)
+
+    def stop(self) -> None:
+        for algo in self.trainers.values():
+            algo.stop()
+        self.store.close()
+

@@ -1,0 +1,119 @@
+"""LeagueConfig: who plays, how opponents are drawn, when players freeze, where it is stored.
+
+Same builder style as the algorithm configs:
+
+    LeagueConfig().environment("open_spiel:kuhn_poker").trainer(PPOConfig().training(lr=1e-3))
+        .roster(main_agents=1, scripted={"random": RandomModule}).matchmaking("pfsp", weighting="hard")
+        .snapshots(win_rate=0.7).rating(k=16).store("runs/kuhn")
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from typing import Any, Callable
+
+from marl_arena.algorithms.algorithm_config import AlgorithmConfig, NotProvided
+from marl_arena.core.rl_module import RLModule
+from marl_arena.league.matchmaking import get_matchmaker, pfsp
+
+
+class LeagueConfig:
+    """Settings of a two-seat league; validated when a League is built."""
+
+    def __init__(self):
+        self.env: Any = None
+        self.env_config: dict = {}
+        self.trainer_config: AlgorithmConfig | None = None
+        self.main_agents = 1
+        self.main_exploiters = 0
+        self.league_exploiters = 0
+        self.scripted: dict[str, type[RLModule]] = {}
+        self.matchmaker: str | Callable = "pfsp"
+        self.matchmaker_options: dict[str, Any] = {"weighting": "squared"}
+        self.snapshot_win_rate: float | None = 0.7
+        self.snapshot_every_n_steps: int | None = None
+        self.snapshot_min_games = 100
+        self.elo_k = 16.0
+        self.store_path: str | None = None
+        self.seed = 0
+
+    def _set(self, **values: Any) -> "LeagueConfig":
+        for name, value in values.items():
+            if value is not NotProvided:
+                setattr(self, name, value)
+        return self
+
+    def environment(self, env: Any, *, env_config: dict | None = None) -> "LeagueConfig":
+        """A game with exactly two seats (agent ids), by id, class or creator."""
+        return self._set(env=env, env_config=dict(env_config or {}))
+
+    def trainer(self, config: AlgorithmConfig) -> "LeagueConfig":
+        """The algorithm config every trainable player is trained with (env and mapping are set here)."""
+        return self._set(trainer_config=config)
+
+    def roster(self, *, main_agents: int = NotProvided, main_exploiters: int = NotProvided,
+               league_exploiters: int = NotProvided,
+               scripted: dict[str, type[RLModule]] = NotProvided) -> "LeagueConfig":
+        """How many players of each trainable kind, and scripted bots by id (module classes)."""
+        return self._set(main_agents=main_agents, main_exploiters=main_exploiters,
+                         league_exploiters=league_exploiters, scripted=scripted)
+
+    def matchmaking(self, matchmaker: str | Callable = NotProvided, **options: Any) -> "LeagueConfig":
+        """A matchmaker by name ("self_play", "uniform", "pfsp", "alphastar") or callable, with options."""
+        self._set(matchmaker=matchmaker)
+        self.matchmaker_options = options
+        return self
+
+    def snapshots(self, *, win_rate: float | None = NotProvided, every_n_steps: int | None = NotProvided,
+                  min_games: int = NotProvided) -> "LeagueConfig":
+        """Freeze a trainable player when it beats its opponents this often, or every N env steps."""
+        return self._set(snapshot_win_rate=win_rate, snapshot_every_n_steps=every_n_steps,
+                         snapshot_min_games=min_games)
+
+    def rating(self, *, k: float = NotProvided) -> "LeagueConfig":
+        """Online Elo's K factor."""
+        return self._set(elo_k=k)
+
+    def store(self, path: str) -> "LeagueConfig":
+        """The league directory: SQLite store, snapshots, trainer checkpoints."""
+        return self._set(store_path=str(path))
+
+    def debugging(self, *, seed: int = NotProvided) -> "LeagueConfig":
+        return self._set(seed=seed)
+
+    def resolved_matchmaker(self) -> Callable:
+        """The matchmaker function with its options bound."""
+        if self.matchmaker == "pfsp":
+            return functools.partial(pfsp, **self.matchmaker_options)
+        matchmaker = get_matchmaker(self.matchmaker)
+        return functools.partial(matchmaker, **self.matchmaker_options) if self.matchmaker_options else matchmaker
+
+    def copy(self) -> "LeagueConfig":
+        return copy.deepcopy(self)
+
+    def validate(self) -> None:
+        if self.env is None:
+            raise ValueError("No env set: call LeagueConfig.environment(env=...) with a two-seat game.")
+        if self.trainer_config is None:
+            raise ValueError("No trainer set: call LeagueConfig.trainer(PPOConfig()...) .")
+        if self.store_path is None:
+            raise ValueError("No store set: call LeagueConfig.store(path) with the league directory.")
+        for name in ("main_agents", "main_exploiters", "league_exploiters"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"roster {name}={value!r} is not allowed: it must be an integer >= 0.")
+        if self.main_agents + self.main_exploiters + self.league_exploiters == 0:
+            raise ValueError("The roster has no trainable player: set main_agents >= 1.")
+        if self.snapshot_win_rate is not None and not 0.0 < self.snapshot_win_rate <= 1.0:
+            raise ValueError(f"snapshots win_rate={self.snapshot_win_rate!r} is not allowed: it must be in (0, 1].")
+        if self.snapshot_every_n_steps is not None and self.snapshot_every_n_steps < 1:
+            raise ValueError(f"snapshots every_n_steps={self.snapshot_every_n_steps!r} must be >= 1 or None.")
+        if not self.elo_k > 0:
+            raise ValueError(f"rating k={self.elo_k!r} is not allowed: it must be > 0.")
+        self.resolved_matchmaker()
+
+    def build(self):
+        from marl_arena.league.league import League
+
+        return League(self)

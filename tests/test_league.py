@@ -1,0 +1,173 @@
+"""The League runner: trains against drawn opponents, records every match, freezes, resumes."""
+
+from __future__ import annotations
+
+import pathlib
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from marl_arena.algorithms import PPOConfig
+from marl_arena.core.scripted import RandomModule
+from marl_arena.league.league_config import LeagueConfig
+from marl_arena.league.store import SNAPSHOT_DIR, StoreError
+
+TESTS = pathlib.Path(__file__).resolve().parent
+
+
+def take_away_league(directory, **snapshots) -> LeagueConfig:
+    trainer = (
+        PPOConfig()
+        .training(train_batch_size_per_learner=500, minibatch_size=100, num_epochs=5, gamma=1.0,
+                  entropy_coeff=0.01, lr=1e-3)
+        .env_runners(num_envs_per_env_runner=8)
+        .rl_module(model_config={"fcnet_hiddens": [32, 32]})
+    )
+    return (
+        LeagueConfig()
+        .environment("games:take_away", env_config={"pile": 10})
+        .trainer(trainer)
+        .roster(main_agents=1, scripted={"random": RandomModule})
+        .matchmaking("pfsp", weighting="hard")
+        .snapshots(**({"win_rate": 0.7, "min_games": 60} | snapshots))
+        .store(str(directory))
+    )
+
+
+def test_league_trains_records_every_match_and_ranks_the_learner_above_random(tmp_path):
+    league = take_away_league(tmp_path).build()
+    played = []
+    league.run(10, lambda lg, summary: played.append(summary["players"]["main_0"]["matches"]))
+    board = {row["player"]: row for row in league.leaderboard()}
+    count = league.store.count_matches()
+    league.stop()
+    assert count == sum(played) > 0
+    assert board["main_0"]["elo"] > board["random"]["elo"]
+    assert board["main_0"]["bt"] > board["random"]["bt"]
+    assert any(row["kind"] == "snapshot" for row in board.values())
+    assert board["main_0"]["wins"] + board["main_0"]["losses"] + board["main_0"]["draws"] == board["main_0"]["games"]
+
+
+def test_league_resumes_from_its_directory(tmp_path):
+    league = take_away_league(tmp_path).build()
+    league.run(4)
+    players = sorted(league.players)
+    matches = league.store.count_matches()
+    elo = dict(league.elo)
+    weights = {k: v.clone() for k, v in league.trainers["main_0"].get_module("main_0").state_dict().items()}
+    league.stop()
+
+    again = take_away_league(tmp_path).build()
+    try:
+        assert sorted(again.players) == players
+        assert again.store.count_matches() == matches
+        assert again.elo == pytest.approx(elo)
+        assert again.iteration == 4
+        restored = again.trainers["main_0"].get_module("main_0").state_dict()
+        assert all(torch.equal(restored[k], v) for k, v in weights.items())
+        again.run(1)
+        assert again.iteration == 5 and again.store.count_matches() > matches
+    finally:
+        again.stop()
+
+
+KILLED_LEAGUE = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, sys.argv[2])
+    from test_league import take_away_league
+    league = take_away_league(sys.argv[1], win_rate=0.55, min_games=20).build()
+    league.run(1000, lambda lg, s: print(lg.store.count_matches(), flush=True))
+    """
+)
+
+
+def test_sigkilled_league_resumes_with_every_finished_match(tmp_path):
+    script = tmp_path / "league.py"
+    script.write_text(KILLED_LEAGUE)
+    directory = tmp_path / "league"
+    child = subprocess.Popen([sys.executable, str(script), str(directory), str(TESTS)], stdout=subprocess.PIPE, text=True)
+    acknowledged = 0
+    for _ in range(6):
+        acknowledged = int(child.stdout.readline())
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    for line in child.stdout:
+        acknowledged = int(line)
+
+    league = take_away_league(directory, win_rate=0.55, min_games=20).build()
+    try:
+        count = league.store.count_matches()
+        snapshots = [p for p in league.players.values() if p.kind == "snapshot"]
+        assert count >= acknowledged  # nothing acknowledged is lost
+        ids = [row[0] for row in sqlite3.connect(directory / "league.sqlite").execute("SELECT id FROM matches")]
+        assert ids == list(range(1, count + 1))  # none counted twice, no gaps
+        league.store.verify_all_snapshots()
+        assert all((directory / SNAPSHOT_DIR / f"{league.store.player_snapshot(p.id)}.pt").exists() for p in snapshots)
+        league.run(1)
+        assert league.store.count_matches() > count
+    finally:
+        league.stop()
+
+
+def test_a_game_the_roster_cannot_seat_fails_before_touching_the_store(tmp_path):
+    from marl_arena.env import MultiAgentCartPole, register_env
+
+    register_env("three_poles", lambda cfg: MultiAgentCartPole({"num_agents": 3}))
+    config = take_away_league(tmp_path / "league").environment("three_poles")
+    with pytest.raises(ValueError, match="seats two players per game.*3 agents"):
+        config.build()
+    assert not (tmp_path / "league").exists()
+
+
+@pytest.mark.parametrize(
+    "damage, error",
+    [
+        ("newer_schema", "newer marl_arena"),
+        ("missing_snapshot", "is missing"),
+        ("corrupt_snapshot", "is corrupt"),
+    ],
+)
+def test_bad_league_directories_fail_clearly_and_change_nothing(tmp_path, damage, error):
+    league = take_away_league(tmp_path, win_rate=None, every_n_steps=400).build()
+    league.run(2)
+    league.stop()
+    snapshot_files = sorted((tmp_path / SNAPSHOT_DIR).glob("*.pt"))
+    assert snapshot_files
+    if damage == "newer_schema":
+        with sqlite3.connect(tmp_path / "league.sqlite") as db:
+            db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    elif damage == "missing_snapshot":
+        snapshot_files[0].unlink()
+    else:
+        snapshot_files[0].write_bytes(b"not the weights")
+    before = (tmp_path / "league.sqlite").read_bytes()
+    with pytest.raises(StoreError, match=error):
+        take_away_league(tmp_path, win_rate=None, every_n_steps=400).build()
+    assert (tmp_path / "league.sqlite").read_bytes() == before
+
+
+def test_rock_paper_scissors_bots_form_a_cycle_in_the_beats_graph(tmp_path):
+    from marl_arena.league import strategic_cycles
+    from marl_arena_envs.games import PaperOnly, RockOnly, ScissorsOnly
+
+    config = (
+        take_away_league(tmp_path)
+        .environment("games:rock_paper_scissors", env_config={"num_rounds": 3})
+        .roster(main_agents=1, scripted={"rock": RockOnly, "paper": PaperOnly, "scissors": ScissorsOnly})
+    )
+    league = config.build()
+    try:
+        for a, b in (("rock", "paper"), ("paper", "scissors"), ("scissors", "rock")):
+            matches = league.play_matches(a, b, episodes=10)
+            assert len(matches) == 10
+        cycles = strategic_cycles(league.payoff, min_games=10)
+        assert league.store.count_matches() == 30
+    finally:
+        league.stop()
+    assert [sorted(c) for c in cycles] == [["paper", "rock", "scissors"]]
