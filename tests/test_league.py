@@ -171,3 +171,24 @@ def test_rock_paper_scissors_bots_form_a_cycle_in_the_beats_graph(tmp_path):
     finally:
         league.stop()
     assert [sorted(c) for c in cycles] == [["paper", "rock", "scissors"]]
+
+
+def test_elo_and_bradley_terry_order_bots_of_known_strength(tmp_path):
+    """random < one-ply greedy < perfect play on take-away, after a bounded number of matches."""
+    from marl_arena_envs.games import GreedyTaker, OptimalTaker
+
+    config = take_away_league(tmp_path).roster(
+        main_agents=1, scripted={"random": RandomModule, "greedy": GreedyTaker, "optimal": OptimalTaker}
+    )
+    league = config.build()
+    try:
+        for _ in range(3):
+            for a, b in (("random", "greedy"), ("greedy", "optimal"), ("random", "optimal")):
+                league.play_matches(a, b, episodes=40)
+        board = league.leaderboard()
+    finally:
+        league.stop()
+    bots = [row for row in board if row["kind"] == "scripted"]
+    assert [row["player"] for row in bots] == ["optimal", "greedy", "random"]  # by Elo
+    assert [row["player"] for row in sorted(bots, key=lambda r: -r["bt"])] == ["optimal", "greedy", "random"]
+    assert all(row["games"] == 240 for row in bots)

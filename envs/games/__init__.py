@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 
 from marl_arena_envs.games.rock_paper_scissors import PaperOnly, RockOnly, RockPaperScissors, ScissorsOnly
-from marl_arena_envs.games.take_away import TakeAway, optimal_take
+from marl_arena_envs.games.take_away import GreedyTaker, OptimalTaker, TakeAway, optimal_take
 
 GAMES = {"rock_paper_scissors": RockPaperScissors, "take_away": TakeAway}
 
@@ -20,4 +20,4 @@ def make(name: str, env_config: dict):
     return game(env_config)
 
 
-__all__ = ["GAMES", "PaperOnly", "RockOnly", "RockPaperScissors", "ScissorsOnly", "TakeAway", "make", "optimal_take"]
+__all__ = ["GAMES", "GreedyTaker", "OptimalTaker", "PaperOnly", "RockOnly", "RockPaperScissors", "ScissorsOnly", "TakeAway", "make", "optimal_take"]

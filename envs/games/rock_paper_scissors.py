@@ -11,7 +11,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from marl_arena.core import Categorical, Columns, RLModule
+from marl_arena.core.scripted import ScriptedModule
 from marl_arena.env import ALL_AGENTS, MultiAgentEnv
 
 ROCK, PAPER, SCISSORS = 0, 1, 2
@@ -78,27 +78,15 @@ class RockPaperScissors(MultiAgentEnv):
         )
 
 
-class _ConstantMove(RLModule):
+class _ConstantMove(ScriptedModule):
     """A scripted player that always picks one move (the cycle's three members)."""
 
     move = ROCK
 
-    def __init__(self, observation_space: gym.Space, action_space: gym.Space, model_config=None,
-                 inference_only: bool = True):
-        super().__init__(observation_space, action_space, model_config, inference_only=True)
-
-    def forward_inference(self, batch):
-        logits = torch.full((len(batch[Columns.OBS]), 3), -1e9)
+    def scripted_logits(self, obs: torch.Tensor) -> torch.Tensor:
+        logits = torch.full((len(obs), 3), -1e9)
         logits[:, self.move] = 0.0
-        return {Columns.ACTION_DIST_INPUTS: logits}
-
-    forward_exploration = forward_inference
-
-    def forward_train(self, batch):
-        raise RuntimeError(f"{type(self).__name__} is scripted: it has nothing to train.")
-
-    def action_distribution(self, dist_inputs):
-        return Categorical(dist_inputs)
+        return logits
 
 
 class RockOnly(_ConstantMove):

@@ -8,9 +8,13 @@ such a multiple (``optimal_take``). Illegal takes (more than the pile) are maske
 
 from __future__ import annotations
 
+import abc
+
 import gymnasium as gym
 import numpy as np
+import torch
 
+from marl_arena.core.scripted import ScriptedModule
 from marl_arena.env import ALL_AGENTS, MultiAgentEnv
 
 PLAYERS = ("player_0", "player_1")
@@ -72,3 +76,33 @@ class TakeAway(MultiAgentEnv):
             return {}, {mover: 1.0, other: -1.0}, {ALL_AGENTS: True}, {ALL_AGENTS: False}, {}
         self.to_move = 1 - self.to_move
         return self._observe(), {mover: 0.0}, {ALL_AGENTS: False}, {ALL_AGENTS: False}, {}
+
+
+class _PileReader(ScriptedModule):
+    """Scripted take-away players read the pile from the one-hot board (max_take = the action count)."""
+
+    def scripted_logits(self, obs: torch.Tensor) -> torch.Tensor:
+        piles = obs.argmax(dim=-1)
+        takes = self.choose(piles)  # stones to take, 0 for "no preference"
+        logits = torch.zeros(len(obs), self.num_actions)
+        chosen = takes > 0
+        logits[chosen, takes[chosen] - 1] = 1e9
+        return logits
+
+    @abc.abstractmethod
+    def choose(self, piles: torch.Tensor) -> torch.Tensor:
+        """Stones to take per pile; 0 where the player has no preference (then it plays at random)."""
+
+
+class GreedyTaker(_PileReader):
+    """One-ply greedy: takes the last stones when it can, otherwise plays at random."""
+
+    def choose(self, piles: torch.Tensor) -> torch.Tensor:
+        return torch.where(piles <= self.num_actions, piles, torch.zeros_like(piles))
+
+
+class OptimalTaker(_PileReader):
+    """Perfect play: leaves a multiple of max_take + 1 whenever it can (random when it cannot)."""
+
+    def choose(self, piles: torch.Tensor) -> torch.Tensor:
+        return piles % (self.num_actions + 1)
