@@ -192,3 +192,24 @@ def test_elo_and_bradley_terry_order_bots_of_known_strength(tmp_path):
     assert [row["player"] for row in bots] == ["optimal", "greedy", "random"]  # by Elo
     assert [row["player"] for row in sorted(bots, key=lambda r: -r["bt"])] == ["optimal", "greedy", "random"]
     assert all(row["games"] == 240 for row in bots)
+
+
+def test_ratings_order_random_greedy_and_mcts_on_tic_tac_toe(tmp_path):
+    """The issue's ladder: random < one-ply greedy < MCTS (300 simulations), by Elo and Bradley-Terry."""
+    from marl_arena_envs.openspiel import TicTacToeGreedy, TicTacToeMCTS
+
+    config = (
+        take_away_league(tmp_path)
+        .environment("open_spiel:tic_tac_toe")
+        .roster(main_agents=1, scripted={"random": RandomModule, "greedy": TicTacToeGreedy, "mcts": TicTacToeMCTS})
+    )
+    league = config.build()
+    try:
+        for _ in range(2):
+            for a, b in (("random", "greedy"), ("greedy", "mcts"), ("random", "mcts")):
+                league.play_matches(a, b, episodes=30)
+        bots = [row for row in league.leaderboard() if row["kind"] == "scripted"]
+    finally:
+        league.stop()
+    assert [row["player"] for row in bots] == ["mcts", "greedy", "random"]
+    assert [row["player"] for row in sorted(bots, key=lambda r: -r["bt"])] == ["mcts", "greedy", "random"]

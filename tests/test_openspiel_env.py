@@ -394,3 +394,26 @@ def test_python_and_cpp_random_bots_policies_and_factories_can_sit():
         env = OpenSpielEnv(game, opponents={1: opponent})
         returns = _play_against(env, seat=0, episodes=20, seed=3)
         assert len(returns) == 20 and set(returns) <= {-2.0, -1.0, 1.0, 2.0}
+
+
+def test_board_bots_rebuild_the_state_and_win_or_block():
+    import pyspiel
+    import torch
+
+    from marl_arena_envs.openspiel.board_bots import TicTacToeGreedy, board_state
+
+    game = pyspiel.load_game("tic_tac_toe")
+    state = game.new_initial_state()
+    for move in (4, 0, 8, 2):  # x: 4, 8; o: 0, 2 -> x to move, no win of its own, must block o at 1
+        state.apply_action(move)
+    rebuilt = board_state(np.asarray(state.observation_tensor(0)))
+    assert rebuilt.observation_tensor(0) == state.observation_tensor(0)
+    assert rebuilt.current_player() == state.current_player()
+    env = OpenSpielEnv("tic_tac_toe")
+    greedy = TicTacToeGreedy(env.encoder.space()["observation"], env.action_spaces[0])
+    obs = torch.as_tensor([state.observation_tensor(0)], dtype=torch.float32)
+    assert greedy.scripted_logits(obs).argmax().item() == 1  # blocks o's top row
+    state.apply_action(1)
+    state.apply_action(6)  # o elsewhere; now x (4, 8, 1) can win at 7 (column 1-4-7)
+    obs = torch.as_tensor([state.observation_tensor(0)], dtype=torch.float32)
+    assert greedy.scripted_logits(obs).argmax().item() == 7

@@ -7,11 +7,13 @@
 * ``OpenSpielEnv``: any pyspiel game as a MultiAgentEnv keyed by player id.
 * ``ModulePolicy``: marl_arena modules as an OpenSpiel ``Policy`` (exploitability, nash_conv).
 * ``mcts_bot``: OpenSpiel's MCTS with random rollouts, for ``opponents`` or by hand.
+* ``TicTacToeGreedy``, ``TicTacToeMCTS``: scripted league players of known strength.
 """
 
+from marl_arena_envs.openspiel.board_bots import TicTacToeGreedy, TicTacToeMCTS
 from marl_arena_envs.openspiel.env import OpenSpielEnv, make
 from marl_arena_envs.openspiel.games import load_game
 from marl_arena_envs.openspiel.opponents import mcts_bot
 from marl_arena_envs.openspiel.policy import ModulePolicy
 
-__all__ = ["ModulePolicy", "OpenSpielEnv", "load_game", "make", "mcts_bot"]
+__all__ = ["ModulePolicy", "OpenSpielEnv", "TicTacToeGreedy", "TicTacToeMCTS", "load_game", "make", "mcts_bot"]
