@@ -167,10 +167,12 @@ def test_rock_paper_scissors_bots_form_a_cycle_in_the_beats_graph(tmp_path):
             matches = league.play_matches(a, b, episodes=10)
             assert len(matches) == 10
         cycles = strategic_cycles(league.payoff, min_games=10)
+        mixture = league.pool_mixture("nash")
         assert league.store.count_matches() == 30
     finally:
         league.stop()
     assert [sorted(c) for c in cycles] == [["paper", "rock", "scissors"]]
+    assert mixture == pytest.approx({"rock": 1 / 3, "paper": 1 / 3, "scissors": 1 / 3}, abs=1e-6)  # the RPS Nash
 
 
 def test_elo_and_bradley_terry_order_bots_of_known_strength(tmp_path):

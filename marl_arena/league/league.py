@@ -29,6 +29,7 @@ from marl_arena.league.players import PlayerInfo, resets_on_snapshot
 from marl_arena.league.leaderboard import INITIAL_ELO, leaderboard, payoff_from_matches
 from marl_arena.league.ratings import elo_update
 from marl_arena.league.matchmaking import sample_opponent
+from marl_arena.league.meta_solvers import get_meta_solver
 from marl_arena.league.store import LeagueStore, MatchRecord
 from marl_arena.runners.env_runner import EnvRunner, EpisodeStats
 
@@ -291,6 +292,18 @@ class League:
     def leaderboard(self) -> list[dict[str, Any]]:
         """Players by Elo, with Bradley-Terry ratings and results (see ``leaderboard.leaderboard``)."""
         return leaderboard(self.players, self.payoff, self.elo)
+
+    def pool_mixture(self, meta_solver: str | Callable = "nash", players: list[str] | None = None) -> dict[str, float]:
+        """The pool's mixture under a meta-solver (PSRO's meta-strategy) over the empirical win rates.
+
+        ``players`` defaults to every player that has played a rated game. The mixture is a
+        policy the league can evaluate (sample a member per episode) or export.
+        """
+        pool = players or [row["player"] for row in self.leaderboard() if row["games"]]
+        if len(pool) < 2:
+            raise ValueError(f"A pool mixture needs at least two players with games; have {pool}.")
+        weights = get_meta_solver(meta_solver)(self.payoff.win_rate_matrix(pool))
+        return {pid: float(w) for pid, w in zip(pool, weights)}
 
     def stop(self) -> None:
         for algo in self.trainers.values():
