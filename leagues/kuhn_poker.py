@@ -8,6 +8,11 @@ ITERATIONS = 50
 
 
 def make_config(directory: str) -> LeagueConfig:
+    return poker_league("open_spiel:kuhn_poker", directory)
+
+
+def poker_league(game: str, directory: str) -> LeagueConfig:
+    """The poker leagues' shared set-up (kuhn and leduc differ only in the game)."""
     trainer = (
         PPOConfig()
         .training(train_batch_size_per_learner=4000, minibatch_size=256, num_epochs=10, gamma=1.0, lr=3e-4,
@@ -17,7 +22,7 @@ def make_config(directory: str) -> LeagueConfig:
     )
     return (
         LeagueConfig()
-        .environment("open_spiel:kuhn_poker")
+        .environment(game)
         .trainer(trainer)
         .roster(main_agents=1, main_exploiters=1, scripted={"random": RandomModule})
         .matchmaking("alphastar")

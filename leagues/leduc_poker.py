@@ -1,26 +1,10 @@
-"""Leduc poker (OpenSpiel): a main agent, a main exploiter, AlphaStar matchmaking."""
+"""Leduc poker (OpenSpiel): the kuhn league's set-up on a bigger game."""
 
-from marl_arena.algorithms import PPOConfig
-from marl_arena.core.scripted import RandomModule
 from marl_arena.league.league_config import LeagueConfig
+from marl_arena_leagues.kuhn_poker import poker_league
 
 ITERATIONS = 100
 
 
 def make_config(directory: str) -> LeagueConfig:
-    trainer = (
-        PPOConfig()
-        .training(train_batch_size_per_learner=4000, minibatch_size=256, num_epochs=10, gamma=1.0, lr=3e-4,
-                  entropy_coeff=0.2, lambda_=1.0)
-        .env_runners(num_envs_per_env_runner=8)
-        .rl_module(model_config={"fcnet_hiddens": [64, 64]})
-    )
-    return (
-        LeagueConfig()
-        .environment("open_spiel:leduc_poker")
-        .trainer(trainer)
-        .roster(main_agents=1, main_exploiters=1, scripted={"random": RandomModule})
-        .matchmaking("alphastar")
-        .snapshots(win_rate=0.7, min_games=2000, every_n_steps=200_000)
-        .store(directory)
-    )
+    return poker_league("open_spiel:leduc_poker", directory)

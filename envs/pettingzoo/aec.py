@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import gymnasium as gym
 from pettingzoo.utils.env import AECEnv, ParallelEnv
 from pettingzoo.utils.wrappers import (
     AssertOutOfBoundsWrapper,
@@ -26,15 +25,13 @@ from pettingzoo.utils.wrappers import (
     TerminateIllegalWrapper,
 )
 
-from marl_arena.env.multi_agent_env import ALL_AGENTS, AgentID, MultiAgentDict, MultiAgentEnv
+from marl_arena.env.multi_agent_env import ALL_AGENTS, AgentID, MultiAgentDict
+from marl_arena_envs.pettingzoo.base import PettingZooAdapter
 from marl_arena_envs.pettingzoo.actions import (
     MASK_KEY,
     _Rejected,
-    action_check,
-    discrete_start,
     illegal_action,
     mask_violation,
-    masked_agents,
 )
 
 logger = logging.getLogger(__name__)
@@ -61,14 +58,7 @@ def _state_holder(env: AECEnv) -> AECEnv:
     return inner
 
 
-def game_name(env: Any, name: str | None) -> str:
-    if name:
-        return name
-    metadata = getattr(env, "metadata", None) or {}
-    return str(metadata.get("name") or type(getattr(env, "unwrapped", env)).__name__)
-
-
-class PettingZooEnv(MultiAgentEnv):
+class PettingZooEnv(PettingZooAdapter):
     """Wraps a PettingZoo ``AECEnv`` (turn-based: one agent acts per step).
 
     ``obs`` holds the agent to move (``env.agent_selection``); an agent that is done at a
@@ -89,16 +79,8 @@ class PettingZooEnv(MultiAgentEnv):
             )
         if not all(hasattr(env, attr) for attr in ("observe", "last", "step", "possible_agents")):
             raise ValueError(f"PettingZooEnv needs a PettingZoo AECEnv, got {type(env).__name__}.")
-        self.env = env
-        self.name = game_name(env, name)
-        self.possible_agents = list(env.possible_agents)
-        self.observation_spaces: dict[AgentID, gym.Space] = {a: env.observation_space(a) for a in self.possible_agents}
-        self.action_spaces: dict[AgentID, gym.Space] = {a: env.action_space(a) for a in self.possible_agents}
-        self.render_mode = getattr(env, "render_mode", None)
+        super().__init__(env, name)
         self._state = _state_holder(env)
-        self._checks = {a: action_check(space) for a, space in self.action_spaces.items()}
-        self._starts = {a: discrete_start(space) for a, space in self.action_spaces.items()}
-        self._masked = masked_agents(self.observation_spaces)
         self._acting: AgentID | None = None
         self._last_obs: Any = None
         self._last_info: dict = {}

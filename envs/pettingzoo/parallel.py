@@ -12,25 +12,21 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import gymnasium as gym
 from pettingzoo.utils.env import AECEnv, ParallelEnv
 
-from marl_arena.env.multi_agent_env import ALL_AGENTS, AgentID, MultiAgentDict, MultiAgentEnv
+from marl_arena.env.multi_agent_env import ALL_AGENTS, AgentID, MultiAgentDict
 from marl_arena_envs.pettingzoo.actions import (
     MASK_KEY,
     _Rejected,
-    action_check,
-    discrete_start,
     illegal_action,
     mask_violation,
-    masked_agents,
 )
-from marl_arena_envs.pettingzoo.aec import game_name
+from marl_arena_envs.pettingzoo.base import PettingZooAdapter
 
 logger = logging.getLogger(__name__)
 
 
-class ParallelPettingZooEnv(MultiAgentEnv):
+class ParallelPettingZooEnv(PettingZooAdapter):
     """Wraps a PettingZoo ``ParallelEnv`` (simultaneous: every live agent acts each step).
 
     ``obs`` holds every agent that took part in the step; agents that are done there get
@@ -51,15 +47,7 @@ class ParallelPettingZooEnv(MultiAgentEnv):
             )
         if not all(hasattr(env, attr) for attr in ("reset", "step", "possible_agents", "action_space")):
             raise ValueError(f"ParallelPettingZooEnv needs a PettingZoo ParallelEnv, got {type(env).__name__}.")
-        self.env = env
-        self.name = game_name(env, name)
-        self.possible_agents = list(env.possible_agents)
-        self.observation_spaces: dict[AgentID, gym.Space] = {a: env.observation_space(a) for a in self.possible_agents}
-        self.action_spaces: dict[AgentID, gym.Space] = {a: env.action_space(a) for a in self.possible_agents}
-        self.render_mode = getattr(env, "render_mode", None)
-        self._checks = {a: action_check(space) for a, space in self.action_spaces.items()}
-        self._starts = {a: discrete_start(space) for a, space in self.action_spaces.items()}
-        self._masked = masked_agents(self.observation_spaces)
+        super().__init__(env, name)
         self._live: list[AgentID] = []
         self._last_obs: dict = {}
         self._last_infos: dict = {}
