@@ -32,9 +32,13 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import math
 import time
 from typing import Any, Dict, Optional, Sequence
+
+try:  # python -m benchmarks.rllib_peer, or imported as benchmarks.rllib_peer
+    from benchmarks import common
+except ImportError:  # python benchmarks/rllib_peer.py: benchmarks/ is sys.path[0]
+    import common
 
 logger = logging.getLogger(__name__)
 
@@ -66,37 +70,13 @@ def _ensure_ray(num_cpus: int = 2) -> None:
         ray.init(num_cpus=num_cpus, include_dashboard=False)
 
 
-def _cpu_busy_fraction(interval_s: float = 0.5) -> Optional[float]:
-    """Fraction of all CPU time spent busy over ``interval_s`` (Linux only)."""
-
-    def _read() -> Optional[Sequence[int]]:
-        try:
-            with open("/proc/stat", encoding="ascii") as f:
-                fields = f.readline().split()
-        except OSError:
-            return None
-        if not fields or fields[0] != "cpu":
-            return None
-        return [int(x) for x in fields[1:]]
-
-    first = _read()
-    time.sleep(interval_s)
-    second = _read()
-    if first is None or second is None:
-        return None
-    delta = [b - a for a, b in zip(first, second)]
-    total = sum(delta)
-    idle = delta[3] + (delta[4] if len(delta) > 4 else 0)  # idle + iowait
-    return (total - idle) / total if total > 0 else None
-
-
 def _warn_if_busy(threshold: float = 0.25) -> None:
     """Log a warning when other work already loads the machine's CPUs.
 
     On a small machine, concurrent jobs (e.g. another test suite's Ray actors)
     can slow RLlib's iterations by more than 10x and make timings meaningless.
     """
-    busy = _cpu_busy_fraction()
+    busy = common.cpu_busy_fraction()
     if busy is not None and busy > threshold:
         logger.warning(
             "CPUs are %.0f%% busy before the RLlib run; timings may be "
@@ -479,15 +459,6 @@ def rllib_sampling_throughput(
     }
 
 
-def _json_safe(value: Any) -> Any:
-    """Replace NaN/inf floats with None so that the output is strict JSON."""
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 if __name__ == "__main__":
     import json
 
@@ -510,4 +481,4 @@ if __name__ == "__main__":
             )
     finally:
         ray.shutdown()
-    print(json.dumps(_json_safe(report), indent=2))
+    print(json.dumps(common.json_safe(report), indent=2))
