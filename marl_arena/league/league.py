@@ -196,7 +196,7 @@ class League:
     def _refresh_trainable_opponents(self, algo: Algorithm, learner: str) -> None:
         for pid, other in self.trainers.items():
             if pid != learner:
-                algo.env_runner_group.foreach_runner("set_weights", other.learner_group.get_weights([pid]), 0)
+                algo.env_runner_group.foreach_runner("set_weights", other.learner_group.get_weights([pid]))
 
     def _match(self, episode: EpisodeStats) -> MatchRecord | None:
         if any(seat not in episode.agent_modules for seat in self.seats):

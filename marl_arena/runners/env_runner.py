@@ -294,10 +294,11 @@ class EnvRunner:
                 segments[module_id].append(segment)
 
     # ------------------------------------------------------------------ weights and lifecycle
-    def set_weights(self, weights: dict[str, dict[str, Any]], version: int) -> None:
-        """Load module weights (only the modules named) and remember their version."""
+    def set_weights(self, weights: dict[str, dict[str, Any]], version: int | None = None) -> None:
+        """Load module weights (only the modules named); ``version`` counts the trained modules' updates."""
         self.module.set_state(weights)
-        self._weights_version = version
+        if version is not None:
+            self._weights_version = version
 
     def get_weights(self, module_ids: list[str] | None = None) -> dict[str, dict[str, Any]]:
         return self.module.get_state(module_ids)

@@ -75,7 +75,7 @@ class EnvRunnerGroup:
         if self._weights is not None:
             actor.set_weights.remote(self._weights, self._version)
         if self._added_weights:
-            actor.set_weights.remote(self._added_weights, self._version)
+            actor.set_weights.remote(self._added_weights)
         return actor
 
     def foreach_runner(self, method: str, *args: Any) -> list[Any]:
