@@ -25,3 +25,8 @@ class Columns:
     ADVANTAGES = "advantages"
     VALUE_TARGETS = "value_targets"
     EMBEDDINGS = "embeddings"
+    # Replay: the discount of an n-step transition's bootstrap value (gamma^m), the rows'
+    # buffer slots (prioritized replay updates them) and importance-sampling weights.
+    N_STEP_DISCOUNT = "n_step_discount"
+    BATCH_INDEXES = "batch_indexes"
+    WEIGHTS = "weights"
