@@ -350,6 +350,84 @@ def rllib_ppo_to_target(
     }
 
 
+def rllib_dqn_to_target(
+    env_id: str = "CartPole-v1",
+    target_return: float = 450.0,
+    seed: int = 0,
+    time_budget_s: float = 300,
+    *,
+    training: Dict[str, Any],
+    fcnet_hiddens: Sequence[int] = (64, 64),
+    fcnet_activation: str = "relu",
+    rollout_fragment_length: int = 4,
+    min_sample_timesteps_per_iteration: int = 1000,
+    evaluation_episodes: int = 10,
+    model_overrides: Optional[Dict[str, Any]] = None,
+) -> Dict[str, Any]:
+    """Train RLlib DQN (new API stack) until a greedy evaluation reaches ``target_return``.
+
+    The same protocol as :func:`rllib_ppo_to_target` with ``evaluation_trigger_return=-inf``:
+    ``algo.evaluate()`` (greedy, in the driver) after every training iteration; stop on the
+    target or when ``time_budget_s`` (from the start of the build) is used up. ``training``
+    goes to ``DQNConfig.training()`` as is (RLlib's names: ``replay_buffer_config``,
+    ``n_step``, ``double_q``, ``dueling``, ``epsilon``, ...). Returns the same keys.
+    """
+    from ray.rllib.algorithms.dqn import DQNConfig
+    from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+
+    _ensure_ray()
+    _warn_if_busy()
+    t_start = time.perf_counter()
+    config = (
+        DQNConfig()
+        .environment(env_id)
+        .env_runners(num_env_runners=0, num_envs_per_env_runner=1, rollout_fragment_length=rollout_fragment_length)
+        .learners(num_learners=0)
+        .rl_module(model_config=DefaultModelConfig(fcnet_hiddens=list(fcnet_hiddens),
+                                                   fcnet_activation=fcnet_activation, **(model_overrides or {})))
+        .training(**training)
+        .reporting(min_sample_timesteps_per_iteration=min_sample_timesteps_per_iteration)
+        .evaluation(evaluation_interval=_NEVER_AUTO_EVALUATE, evaluation_num_env_runners=0,
+                    evaluation_duration=evaluation_episodes, evaluation_duration_unit="episodes",
+                    evaluation_config={"explore": False})
+        .debugging(seed=seed)
+    )
+    algo = _build(config)
+    build_s = time.perf_counter() - t_start
+    reached = False
+    iterations = env_steps = evaluations = 0
+    eval_s = 0.0
+    final_eval_return = last_train_return = float("nan")
+    try:
+        while time.perf_counter() - t_start < time_budget_s:
+            result = algo.train()
+            iterations += 1
+            env_steps = _lifetime_env_steps(result)
+            last_train_return = _episode_return_mean(result)
+            t_eval = time.perf_counter()
+            final_eval_return = _episode_return_mean(algo.evaluate(), evaluation=True)
+            eval_s += time.perf_counter() - t_eval
+            evaluations += 1
+            logger.info("RLlib DQN iter %d: env_steps=%d train_return=%.1f greedy eval=%.1f elapsed=%.1fs",
+                        iterations, env_steps, last_train_return, final_eval_return, time.perf_counter() - t_start)
+            if final_eval_return >= target_return:
+                reached = True
+                break
+        wall_s = time.perf_counter() - t_start
+    finally:
+        algo.stop()
+    if not reached:
+        logger.warning("RLlib DQN did not reach %.1f on %s within %.0fs (iterations=%d, env_steps=%d)",
+                       target_return, env_id, time_budget_s, iterations, env_steps)
+    return {
+        "reached": reached, "wall_s": wall_s, "train_s": wall_s - eval_s, "env_steps": env_steps,
+        "iterations": iterations, "final_eval_return": final_eval_return,
+        "env_steps_per_s": env_steps / wall_s if wall_s > 0 else 0.0, "build_s": build_s, "eval_s": eval_s,
+        "evaluations": evaluations, "last_train_return": last_train_return, "num_env_runners": 0,
+        "torch_num_threads": _torch_num_threads(),
+    }
+
+
 def rllib_sampling_throughput(
     env_id: str = "CartPole-v1",
     num_env_runners: int = 2,

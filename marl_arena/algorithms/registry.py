@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from marl_arena.algorithms.algorithm_config import AlgorithmConfig
+from marl_arena.algorithms.dqn import DQNConfig
 from marl_arena.algorithms.ppo import PPOConfig
 
-ALGORITHM_CONFIGS: dict[str, type[AlgorithmConfig]] = {"ppo": PPOConfig}
+ALGORITHM_CONFIGS: dict[str, type[AlgorithmConfig]] = {"ppo": PPOConfig, "dqn": DQNConfig}
 
 
 def config_for(name: str) -> AlgorithmConfig:

@@ -17,6 +17,7 @@ from marl_arena.core.rl_module import (
     RLModuleSpec,
 )
 from marl_arena.core.actor_critic import ActorCriticModule
+from marl_arena.core.q_module import DuelingQModule, QModule
 
 __all__ = [
     "ActionDistribution",
@@ -26,9 +27,11 @@ __all__ = [
     "DEFAULT_MODULE_ID",
     "DefaultModelConfig",
     "DiagGaussian",
+    "DuelingQModule",
     "MultiRLModule",
     "MultiRLModuleSpec",
     "RLModule",
+    "QModule",
     "RLModuleSpec",
     "SquashedGaussian",
     "distribution_for_space",

@@ -22,6 +22,8 @@ class Columns:
     ACTION_DIST_INPUTS = "action_dist_inputs"
     ACTION_LOGP = "action_logp"
     VF_PREDS = "vf_preds"
+    # Q-learning: Q(s, .) of every action, one row per observation (masking is the user's job).
+    QF_PREDS = "qf_preds"
     ADVANTAGES = "advantages"
     VALUE_TARGETS = "value_targets"
     EMBEDDINGS = "embeddings"
