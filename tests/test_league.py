@@ -215,3 +215,22 @@ def test_ratings_order_random_greedy_and_mcts_on_tic_tac_toe(tmp_path):
         league.stop()
     assert [row["player"] for row in bots] == ["mcts", "greedy", "random"]
     assert [row["player"] for row in sorted(bots, key=lambda r: -r["bt"])] == ["mcts", "greedy", "random"]
+
+
+def test_a_league_players_policy_scores_with_openspiel_exploitability(tmp_path):
+    from open_spiel.python.algorithms.exploitability import exploitability
+
+    from marl_arena_envs.openspiel import ModulePolicy
+
+    config = take_away_league(tmp_path).environment("open_spiel:kuhn_poker").snapshots(win_rate=None, every_n_steps=500)
+    league = config.build()
+    try:
+        league.run(2)
+        trainer = league.trainers["main_0"]
+        policy = ModulePolicy.from_algorithm(trainer, module_id="main_0")
+        score = exploitability(policy.game, policy)
+        direct = ModulePolicy(policy.game, trainer.get_module("main_0"))
+        expected = exploitability(direct.game, direct)
+    finally:
+        league.stop()
+    assert score == pytest.approx(expected) and 0.0 < score < 1.0

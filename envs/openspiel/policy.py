@@ -67,11 +67,13 @@ class ModulePolicy(os_policy.Policy):
                 )
 
     @classmethod
-    def from_algorithm(cls, algo: Any, *, greedy: bool = False) -> "ModulePolicy":
+    def from_algorithm(cls, algo: Any, *, greedy: bool = False, module_id: str | None = None) -> "ModulePolicy":
         """The learner-side modules of an Algorithm trained on an ``"open_spiel:<game>"`` env.
 
-        Players map to modules through the config's ``policy_mapping_fn``; seats that the
-        env's ``opponents`` fill are left out (so the policy covers only learner seats).
+        Players map to modules through the config's ``policy_mapping_fn``, or all play
+        ``module_id`` when given (a league player's trainer: its mapping also seats
+        opponents that live only in its runners); seats that the env's ``opponents`` fill
+        are left out (so the policy covers only learner seats).
         """
         config = algo.config
         if not (isinstance(config.env, str) and config.env.startswith(SCHEME + ":")):
@@ -82,7 +84,7 @@ class ModulePolicy(os_policy.Policy):
         seated = set(options.get("opponents") or {})
         episode = MultiAgentEpisode()
         players = [p for p in range(game.num_players()) if p not in seated]
-        modules = {p: algo.get_module(config.policy_mapping_fn(p, episode)) for p in players}
+        modules = {p: algo.get_module(module_id or config.policy_mapping_fn(p, episode)) for p in players}
         return cls(game, modules, seat_one_hot=options.get("seat_one_hot", False),
                    observation_type=options.get("observation_type", "auto"), greedy=greedy)
 
