@@ -90,6 +90,21 @@ def emit(report: dict[str, Any], name: str, out: str | None) -> None:
     print(text)
 
 
+def stop_ray(started_here: bool) -> None:
+    """Shut down the Ray that ``start_ray`` started in this run (leave anyone else's running)."""
+    if started_here:
+        import ray
+
+        ray.shutdown()
+
+
+def finish(report: dict[str, Any], name: str, out: str | None, started: float) -> None:
+    """Stamp total wall time and the load at the end, and emit the report."""
+    report["total_wall_s"] = time.perf_counter() - started
+    report["machine"]["load_at_end"] = load_snapshot()
+    emit(report, name, out)
+
+
 def start_ray() -> bool:
     """Start a local Ray (all CPUs, no dashboard) unless one runs; True if this call started it.
 

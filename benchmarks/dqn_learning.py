@@ -130,13 +130,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "a side did not reach 450 on every seed: its wall_s is the time used, not a time to target",
             }
     finally:
-        if ray_started:
-            import ray
-
-            ray.shutdown()
-    report["total_wall_s"] = time.perf_counter() - started
-    report["machine"]["load_at_end"] = common.load_snapshot()
-    common.emit(report, NAME, args.out)
+        common.stop_ray(ray_started)
+    common.finish(report, NAME, args.out, started)
     return report
 
 

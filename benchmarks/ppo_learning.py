@@ -280,13 +280,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if use_rllib and "cartpole" in report["tasks"]:
             report["ratios"] = _ratios(report["tasks"]["cartpole"], report["tasks"]["cartpole_rllib"])
     finally:
-        if ray_started:
-            import ray
-
-            ray.shutdown()
-    report["total_wall_s"] = time.perf_counter() - started
-    report["machine"]["load_at_end"] = common.load_snapshot()
-    common.emit(report, NAME, args.out)
+        common.stop_ray(ray_started)
+    common.finish(report, NAME, args.out, started)
     return report
 
 

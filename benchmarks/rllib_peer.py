@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import math
 import time
 from typing import Any, Dict, Optional, Sequence
 
@@ -166,6 +167,63 @@ def _lifetime_env_steps(result: Dict[str, Any]) -> int:
     return int(value)
 
 
+def _train_until_target(algo: Any, name: str, env_id: str, t_start: float, build_s: float, target_return: float,
+                        time_budget_s: float, evaluation_trigger_return: float, evaluation_episodes: int,
+                        num_env_runners: int) -> Dict[str, Any]:
+    """Train until a greedy evaluation reaches ``target_return`` or the budget (from ``t_start``) is used.
+
+    An evaluation runs after each iteration whose smoothed training return reaches
+    ``evaluation_trigger_return`` (``-inf``: after every iteration). Stops ``algo``.
+    """
+    reached = False
+    iterations = env_steps = evaluations = 0
+    eval_s = 0.0
+    final_eval_return = last_train_return = float("nan")
+    try:
+        while time.perf_counter() - t_start < time_budget_s:
+            result = algo.train()
+            iterations += 1
+            env_steps = _lifetime_env_steps(result)
+            last_train_return = _episode_return_mean(result)
+            timers = result.get("timers", {})
+            logger.info(
+                # RLlib's `timers` are smoothed over iterations (they barely move
+                # while time_this_iter_s jumps), so they are labelled as such.
+                "RLlib %s iter %d: env_steps=%d train_return=%.1f iter=%.2fs "
+                "(smoothed timers: sample=%.2fs learn=%.2fs) elapsed=%.1fs",
+                name, iterations, env_steps, last_train_return,
+                float(result.get("time_this_iter_s", float("nan"))),
+                float(timers.get("env_runner_sampling_timer", float("nan"))),
+                float(timers.get("learner_update_timer", float("nan"))),
+                time.perf_counter() - t_start,
+            )
+            if not last_train_return >= evaluation_trigger_return:  # False for NaN too.
+                continue
+            t_eval = time.perf_counter()
+            final_eval_return = _episode_return_mean(algo.evaluate(), evaluation=True)
+            eval_s += time.perf_counter() - t_eval
+            evaluations += 1
+            logger.info("RLlib %s iter %d: greedy eval over %d episodes = %.1f",
+                        name, iterations, evaluation_episodes, final_eval_return)
+            if final_eval_return >= target_return:
+                reached = True
+                break
+        wall_s = time.perf_counter() - t_start
+    finally:
+        algo.stop()
+    if not reached:
+        logger.warning("RLlib %s did not reach %.1f on %s within %.0fs (iterations=%d, env_steps=%d, "
+                       "last train return=%.1f)", name, target_return, env_id, time_budget_s, iterations,
+                       env_steps, last_train_return)
+    return {
+        "reached": reached, "wall_s": wall_s, "train_s": wall_s - eval_s, "env_steps": env_steps,
+        "iterations": iterations, "final_eval_return": final_eval_return,
+        "env_steps_per_s": env_steps / wall_s if wall_s > 0 else 0.0, "build_s": build_s, "eval_s": eval_s,
+        "evaluations": evaluations, "last_train_return": last_train_return, "num_env_runners": num_env_runners,
+        "torch_num_threads": _torch_num_threads(),
+    }
+
+
 def rllib_ppo_to_target(
     env_id: str = "CartPole-v1",
     target_return: float = 450.0,
@@ -275,79 +333,8 @@ def rllib_ppo_to_target(
         num_env_runners,
     )
 
-    reached = False
-    iterations = 0
-    env_steps = 0
-    final_eval_return = float("nan")
-    last_train_return = float("nan")
-    evaluations = 0
-    eval_s = 0.0
-    try:
-        while time.perf_counter() - t_start < time_budget_s:
-            result = algo.train()
-            iterations += 1
-            env_steps = _lifetime_env_steps(result)
-            last_train_return = _episode_return_mean(result)
-            timers = result.get("timers", {})
-            logger.info(
-                # RLlib's `timers` are smoothed over iterations (they barely move
-                # while time_this_iter_s jumps), so they are labelled as such.
-                "iter %d: env_steps=%d train_return=%.1f iter=%.2fs "
-                "(smoothed timers: sample=%.2fs learn=%.2fs) elapsed=%.1fs",
-                iterations,
-                env_steps,
-                last_train_return,
-                float(result.get("time_this_iter_s", float("nan"))),
-                float(timers.get("env_runner_sampling_timer", float("nan"))),
-                float(timers.get("learner_update_timer", float("nan"))),
-                time.perf_counter() - t_start,
-            )
-            if not last_train_return >= evaluation_trigger_return:  # False for NaN too.
-                continue
-            t_eval = time.perf_counter()
-            eval_result = algo.evaluate()
-            eval_s += time.perf_counter() - t_eval
-            evaluations += 1
-            final_eval_return = _episode_return_mean(eval_result, evaluation=True)
-            logger.info(
-                "iter %d: greedy eval over %d episodes = %.1f",
-                iterations,
-                evaluation_episodes,
-                final_eval_return,
-            )
-            if final_eval_return >= target_return:
-                reached = True
-                break
-        wall_s = time.perf_counter() - t_start
-    finally:
-        algo.stop()
-
-    if not reached:
-        logger.warning(
-            "RLlib PPO did not reach %.1f on %s within %.0fs "
-            "(iterations=%d, env_steps=%d, last train return=%.1f)",
-            target_return,
-            env_id,
-            time_budget_s,
-            iterations,
-            env_steps,
-            last_train_return,
-        )
-    return {
-        "reached": reached,
-        "wall_s": wall_s,
-        "train_s": wall_s - eval_s,
-        "env_steps": env_steps,
-        "iterations": iterations,
-        "final_eval_return": final_eval_return,
-        "env_steps_per_s": env_steps / wall_s if wall_s > 0 else 0.0,
-        "build_s": build_s,
-        "eval_s": eval_s,
-        "evaluations": evaluations,
-        "last_train_return": last_train_return,
-        "num_env_runners": num_env_runners,
-        "torch_num_threads": _torch_num_threads(),
-    }
+    return _train_until_target(algo, "PPO", env_id, t_start, build_s, target_return, time_budget_s,
+                               evaluation_trigger_return, evaluation_episodes, num_env_runners)
 
 
 def rllib_dqn_to_target(
@@ -394,38 +381,8 @@ def rllib_dqn_to_target(
     )
     algo = _build(config)
     build_s = time.perf_counter() - t_start
-    reached = False
-    iterations = env_steps = evaluations = 0
-    eval_s = 0.0
-    final_eval_return = last_train_return = float("nan")
-    try:
-        while time.perf_counter() - t_start < time_budget_s:
-            result = algo.train()
-            iterations += 1
-            env_steps = _lifetime_env_steps(result)
-            last_train_return = _episode_return_mean(result)
-            t_eval = time.perf_counter()
-            final_eval_return = _episode_return_mean(algo.evaluate(), evaluation=True)
-            eval_s += time.perf_counter() - t_eval
-            evaluations += 1
-            logger.info("RLlib DQN iter %d: env_steps=%d train_return=%.1f greedy eval=%.1f elapsed=%.1fs",
-                        iterations, env_steps, last_train_return, final_eval_return, time.perf_counter() - t_start)
-            if final_eval_return >= target_return:
-                reached = True
-                break
-        wall_s = time.perf_counter() - t_start
-    finally:
-        algo.stop()
-    if not reached:
-        logger.warning("RLlib DQN did not reach %.1f on %s within %.0fs (iterations=%d, env_steps=%d)",
-                       target_return, env_id, time_budget_s, iterations, env_steps)
-    return {
-        "reached": reached, "wall_s": wall_s, "train_s": wall_s - eval_s, "env_steps": env_steps,
-        "iterations": iterations, "final_eval_return": final_eval_return,
-        "env_steps_per_s": env_steps / wall_s if wall_s > 0 else 0.0, "build_s": build_s, "eval_s": eval_s,
-        "evaluations": evaluations, "last_train_return": last_train_return, "num_env_runners": 0,
-        "torch_num_threads": _torch_num_threads(),
-    }
+    return _train_until_target(algo, "DQN", env_id, t_start, build_s, target_return, time_budget_s,
+                               -math.inf, evaluation_episodes, 0)
 
 
 def rllib_sampling_throughput(
