@@ -240,14 +240,18 @@ def train_to_target(
     train_score: Callable[[dict], float] | None = None,
     eval_score: Callable[[dict], float] | None = None,
     eval_details: Callable[[dict], dict] | None = None,
+    max_env_steps: int | None = None,
+    consecutive: int = 1,
 ) -> dict[str, Any]:
     """Train ``config.build_algo()`` until a greedy ``algo.evaluate()`` scores ``target``.
 
     After each ``train()`` whose ``train_score`` (default: ``env_runners/episode_return_mean``)
     is at least ``eval_trigger``, run ``algo.evaluate()`` and score it with ``eval_score``
-    (default: its ``env_runners/episode_return_mean``). Stops on reaching ``target`` or
-    when ``time_budget_s`` (counted from the start of the build) is used up; the budget is
-    checked between iterations. This is the same protocol as ``rllib_peer.rllib_ppo_to_target``.
+    (default: its ``env_runners/episode_return_mean``). Stops on reaching ``target`` (in
+    ``consecutive`` evaluations in a row, so that one lucky evaluation of an early policy
+    does not count) or when ``time_budget_s`` (counted from the start of the build) is used
+    up, or once ``max_env_steps`` were sampled (if given); the budgets are checked between
+    iterations. This is the same protocol as ``rllib_peer.rllib_ppo_to_target``.
 
     Returns ``reached``, ``env_steps`` (sampled for training, evaluation excluded),
     ``wall_s`` (build + training + evaluations, to the target or the stop), ``train_s``
@@ -266,8 +270,9 @@ def train_to_target(
     final_eval = last_train = float("nan")
     details: dict[str, Any] = {}
     timers: dict[str, list[float]] = {}
+    in_a_row = 0
     try:
-        while time.perf_counter() - t_start < time_budget_s:
+        while time.perf_counter() - t_start < time_budget_s and (max_env_steps is None or env_steps < max_env_steps):
             result = algo.train()
             iterations += 1
             env_steps = int(result["num_env_steps_sampled_lifetime"])
@@ -284,7 +289,8 @@ def train_to_target(
             evaluations += 1
             final_eval = float(eval_score(evaluation))
             details = eval_details(evaluation) if eval_details else {}
-            if final_eval >= target:
+            in_a_row = in_a_row + 1 if final_eval >= target else 0
+            if in_a_row >= consecutive:
                 reached = True
                 break
         wall_s = time.perf_counter() - t_start

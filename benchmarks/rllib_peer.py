@@ -5,6 +5,8 @@ benchmark scripts can put RLlib's numbers next to ours in the same run:
 
 * :func:`rllib_ppo_to_target` - wall time and env steps until PPO reaches a
   target return, confirmed by a greedy evaluation.
+* :func:`rllib_dqn_to_target`, :func:`rllib_sac_to_target` - the same for the
+  replay-based algorithms, on one local runner.
 * :func:`rllib_sampling_throughput` - pure sampling speed (env steps per second)
   of RLlib's EnvRunners.
 
@@ -169,8 +171,10 @@ def _lifetime_env_steps(result: Dict[str, Any]) -> int:
 
 def _train_until_target(algo: Any, name: str, env_id: str, t_start: float, build_s: float, target_return: float,
                         time_budget_s: float, evaluation_trigger_return: float, evaluation_episodes: int,
-                        num_env_runners: int) -> Dict[str, Any]:
-    """Train until a greedy evaluation reaches ``target_return`` or the budget (from ``t_start``) is used.
+                        num_env_runners: int, max_env_steps: Optional[int] = None,
+                        consecutive: int = 1) -> Dict[str, Any]:
+    """Train until a greedy evaluation reaches ``target_return`` (``consecutive`` times in a row)
+    or the budget (from ``t_start``, and ``max_env_steps`` if given) is used.
 
     An evaluation runs after each iteration whose smoothed training return reaches
     ``evaluation_trigger_return`` (``-inf``: after every iteration). Stops ``algo``.
@@ -179,8 +183,9 @@ def _train_until_target(algo: Any, name: str, env_id: str, t_start: float, build
     iterations = env_steps = evaluations = 0
     eval_s = 0.0
     final_eval_return = last_train_return = float("nan")
+    in_a_row = 0
     try:
-        while time.perf_counter() - t_start < time_budget_s:
+        while time.perf_counter() - t_start < time_budget_s and (max_env_steps is None or env_steps < max_env_steps):
             result = algo.train()
             iterations += 1
             env_steps = _lifetime_env_steps(result)
@@ -205,7 +210,8 @@ def _train_until_target(algo: Any, name: str, env_id: str, t_start: float, build
             evaluations += 1
             logger.info("RLlib %s iter %d: greedy eval over %d episodes = %.1f",
                         name, iterations, evaluation_episodes, final_eval_return)
-            if final_eval_return >= target_return:
+            in_a_row = in_a_row + 1 if final_eval_return >= target_return else 0
+            if in_a_row >= consecutive:
                 reached = True
                 break
         wall_s = time.perf_counter() - t_start
@@ -360,13 +366,57 @@ def rllib_dqn_to_target(
     ``n_step``, ``double_q``, ``dueling``, ``epsilon``, ...). Returns the same keys.
     """
     from ray.rllib.algorithms.dqn import DQNConfig
+
+    return _rllib_replay_to_target(DQNConfig, "DQN", env_id, target_return, seed, time_budget_s, training,
+                                   fcnet_hiddens, fcnet_activation, rollout_fragment_length,
+                                   min_sample_timesteps_per_iteration, evaluation_episodes, model_overrides)
+
+
+def rllib_sac_to_target(
+    env_id: str = "Pendulum-v1",
+    target_return: float = -250.0,
+    seed: int = 0,
+    time_budget_s: float = 300,
+    *,
+    training: Dict[str, Any],
+    fcnet_hiddens: Sequence[int] = (256, 256),
+    fcnet_activation: str = "relu",
+    rollout_fragment_length: int = 1,
+    min_sample_timesteps_per_iteration: int = 1000,
+    evaluation_episodes: int = 10,
+    model_overrides: Optional[Dict[str, Any]] = None,
+    max_env_steps: Optional[int] = None,
+    consecutive: int = 1,
+) -> Dict[str, Any]:
+    """Train RLlib SAC (new API stack) until a greedy evaluation reaches ``target_return``.
+
+    The protocol of :func:`rllib_dqn_to_target`, optionally capped at ``max_env_steps`` and
+    asking for the target in ``consecutive`` evaluations in a row;
+    ``training`` goes to ``SACConfig.training()`` as is (``actor_lr``, ``critic_lr``,
+    ``alpha_lr``, ``tau``, ``initial_alpha``, ...).
+    """
+    from ray.rllib.algorithms.sac import SACConfig
+
+    return _rllib_replay_to_target(SACConfig, "SAC", env_id, target_return, seed, time_budget_s, training,
+                                   fcnet_hiddens, fcnet_activation, rollout_fragment_length,
+                                   min_sample_timesteps_per_iteration, evaluation_episodes, model_overrides,
+                                   max_env_steps, consecutive)
+
+
+def _rllib_replay_to_target(config_class: Any, name: str, env_id: str, target_return: float, seed: int,
+                            time_budget_s: float, training: Dict[str, Any], fcnet_hiddens: Sequence[int],
+                            fcnet_activation: str, rollout_fragment_length: int,
+                            min_sample_timesteps_per_iteration: int, evaluation_episodes: int,
+                            model_overrides: Optional[Dict[str, Any]],
+                            max_env_steps: Optional[int] = None, consecutive: int = 1) -> Dict[str, Any]:
+    """One replay-based RLlib algorithm on one local runner and a local learner, trained to a target."""
     from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 
     _ensure_ray()
     _warn_if_busy()
     t_start = time.perf_counter()
     config = (
-        DQNConfig()
+        config_class()
         .environment(env_id)
         .env_runners(num_env_runners=0, num_envs_per_env_runner=1, rollout_fragment_length=rollout_fragment_length)
         .learners(num_learners=0)
@@ -381,8 +431,8 @@ def rllib_dqn_to_target(
     )
     algo = _build(config)
     build_s = time.perf_counter() - t_start
-    return _train_until_target(algo, "DQN", env_id, t_start, build_s, target_return, time_budget_s,
-                               -math.inf, evaluation_episodes, 0)
+    return _train_until_target(algo, name, env_id, t_start, build_s, target_return, time_budget_s,
+                               -math.inf, evaluation_episodes, 0, max_env_steps, consecutive)
 
 
 def rllib_sampling_throughput(

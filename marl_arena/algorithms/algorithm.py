@@ -41,6 +41,17 @@ class Algorithm(abc.ABC):
     learner_class: type
     default_module_class: type[RLModule] = ActorCriticModule
 
+    @classmethod
+    def get_default_config(cls) -> AlgorithmConfig:
+        """A fresh config of this algorithm with its defaults (RLlib's name)."""
+        return cls.config_class()
+
+    @classmethod
+    def module_class_for(cls, config: AlgorithmConfig) -> type[RLModule]:
+        """The module class of modules the config does not specify; algorithms whose
+        config picks a variant (dueling heads, one critic) override this."""
+        return cls.default_module_class
+
     def __init__(self, config: AlgorithmConfig):
         config.validate()
         self.config = config.copy()
@@ -50,7 +61,7 @@ class Algorithm(abc.ABC):
             np.random.seed(self.config.seed)
         probe = make_env(self.config.env, EnvContext(self.config.env_config))
         try:
-            self.module_spec = module_spec_from_env(self.config, probe, self.default_module_class)
+            self.module_spec = module_spec_from_env(self.config, probe, self.module_class_for(self.config))
         finally:
             probe.close()
         cpus = self._plan_resources()
@@ -249,11 +260,19 @@ class Algorithm(abc.ABC):
     def get_state(self) -> dict[str, Any]:
         return {"iteration": self.iteration, "weights_version": self._weights_version, **self._counters}
 
+    def get_extra_state(self) -> dict[str, Any]:
+        """Algorithm state beyond the learners' and the counters, worth checkpointing (none here;
+        off-policy algorithms keep their replay RNG and, if asked, their replay buffers)."""
+        return {}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what ``get_extra_state`` returned ({} from a checkpoint that has none)."""
+
     def save_to_path(self, path: str | None = None) -> str:
         """Write a checkpoint directory (a new temp dir when ``path`` is None); returns its path."""
         path = path or tempfile.mkdtemp(prefix="marl_arena_checkpoint_")
         return checkpoints.write_checkpoint(path, type(self), self.config, self.learner_group.get_state(),
-                                            self.get_state(), marl_arena.__version__)
+                                            self.get_state(), marl_arena.__version__, self.get_extra_state())
 
     save = save_to_path
 
@@ -266,6 +285,7 @@ class Algorithm(abc.ABC):
             )
         learner_state = checkpoints.read_learner_state(path)
         state = checkpoints.read_algorithm_state(path)
+        extra_state = checkpoints.read_extra_state(path)
         try:
             self.learner_group.set_state(learner_state)
         except (KeyError, RuntimeError) as error:
@@ -276,6 +296,10 @@ class Algorithm(abc.ABC):
         self._weights_version = int(state["weights_version"])
         for key in self._counters:
             self._counters[key] = state[key]
+        try:
+            self.set_extra_state(extra_state)
+        except (KeyError, ValueError) as error:
+            raise checkpoints.CheckpointError(f"Checkpoint {path} has extra state that does not fit: {error}") from error
         self._sync_weights()
 
     @classmethod

@@ -4,6 +4,7 @@
     config.pkl            the AlgorithmConfig (cloudpickle: it may hold lambdas)
     learner_state.pt      module weights, optimizer states, learner RNG and extra state
     algorithm_state.json  counters (iteration, lifetime steps, time)
+    extra_state.pkl       algorithm-specific state (replay RNG, replay buffers), only if it has any
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import io
 import json
 import os
 import pathlib
+import pickle
 import tempfile
 from typing import Any
 
@@ -25,6 +27,7 @@ METADATA = "metadata.json"
 CONFIG = "config.pkl"
 LEARNER_STATE = "learner_state.pt"
 ALGORITHM_STATE = "algorithm_state.json"
+EXTRA_STATE = "extra_state.pkl"
 
 
 class CheckpointError(ValueError):
@@ -39,7 +42,8 @@ def _atomic_write(path: pathlib.Path, data: bytes) -> None:
 
 
 def write_checkpoint(path: str | os.PathLike, algorithm_class: type, config: Any,
-                     learner_state: dict, algorithm_state: dict, marl_arena_version: str) -> str:
+                     learner_state: dict, algorithm_state: dict, marl_arena_version: str,
+                     extra_state: dict | None = None) -> str:
     directory = pathlib.Path(path)
     directory.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
@@ -47,6 +51,10 @@ def write_checkpoint(path: str | os.PathLike, algorithm_class: type, config: Any
     _atomic_write(directory / LEARNER_STATE, buffer.getvalue())
     _atomic_write(directory / CONFIG, cloudpickle.dumps(config))
     _atomic_write(directory / ALGORITHM_STATE, json.dumps(algorithm_state, indent=2).encode())
+    if extra_state:
+        _atomic_write(directory / EXTRA_STATE, pickle.dumps(extra_state, protocol=pickle.HIGHEST_PROTOCOL))
+    elif (directory / EXTRA_STATE).exists():
+        (directory / EXTRA_STATE).unlink()  # an older checkpoint's, in the same directory
     metadata = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -115,3 +123,11 @@ def read_learner_state(path: str | os.PathLike) -> dict:
 
 def read_algorithm_state(path: str | os.PathLike) -> dict:
     return _read(pathlib.Path(path), ALGORITHM_STATE, lambda f: json.loads(f.read_text()))
+
+
+def read_extra_state(path: str | os.PathLike) -> dict:
+    """The algorithm's extra state; {} for a checkpoint written without any."""
+    directory = pathlib.Path(path)
+    if not (directory / EXTRA_STATE).exists():
+        return {}
+    return _read(directory, EXTRA_STATE, lambda f: pickle.loads(f.read_bytes()))

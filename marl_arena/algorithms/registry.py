@@ -5,8 +5,9 @@ from __future__ import annotations
 from marl_arena.algorithms.algorithm_config import AlgorithmConfig
 from marl_arena.algorithms.dqn import DQNConfig
 from marl_arena.algorithms.ppo import PPOConfig
+from marl_arena.algorithms.sac import SACConfig
 
-ALGORITHM_CONFIGS: dict[str, type[AlgorithmConfig]] = {"ppo": PPOConfig, "dqn": DQNConfig}
+ALGORITHM_CONFIGS: dict[str, type[AlgorithmConfig]] = {"ppo": PPOConfig, "dqn": DQNConfig, "sac": SACConfig}
 
 
 def config_for(name: str) -> AlgorithmConfig:

@@ -18,6 +18,7 @@ from marl_arena.core.rl_module import (
 )
 from marl_arena.core.actor_critic import ActorCriticModule
 from marl_arena.core.q_module import DuelingQModule, QModule
+from marl_arena.core.sac_module import SACModule, SingleQSACModule
 
 __all__ = [
     "ActionDistribution",
@@ -33,6 +34,8 @@ __all__ = [
     "RLModule",
     "QModule",
     "RLModuleSpec",
+    "SACModule",
+    "SingleQSACModule",
     "SquashedGaussian",
     "distribution_for_space",
 ]

@@ -2,8 +2,14 @@
 
 An algorithm supplies ``compute_loss_for_module`` (and, where it needs one, a
 ``prepare_batch`` step such as GAE that runs once per batch before the minibatch epochs).
-Each trainable module has its own optimizer and its own epoch/minibatch loop.
+Each trainable module has its own optimizers and its own epoch/minibatch loop.
 ``gradient_reducer`` is the one seam where data-parallel learners average gradients.
+
+A module has one optimizer (``DEFAULT_OPTIMIZER``) unless the algorithm's
+``configure_optimizers_for_module`` names several, each over its own parameters. Then
+``compute_loss_for_module`` returns one loss per name, and each optimizer's parameters
+get the gradient of their own loss only: SAC's actor loss runs through the critic, and
+the critic must not learn from it.
 """
 
 from __future__ import annotations
@@ -21,6 +27,10 @@ from marl_arena.core.rl_module import MultiRLModuleSpec, RLModule
 logger = logging.getLogger(__name__)
 
 TensorBatch = dict[str, torch.Tensor]
+Losses = torch.Tensor | dict[str, torch.Tensor]
+
+DEFAULT_OPTIMIZER = "default"
+"""The name of a module's optimizer when the algorithm configures only one."""
 
 
 class Learner(abc.ABC):
@@ -32,8 +42,8 @@ class Learner(abc.ABC):
         self.module = module_spec.build().to(self.device)
         self.module.train()
         self.module_ids_to_train = [mid for mid in self.module.keys() if config.is_policy_to_train(mid)]
-        self.optimizers = {
-            mid: torch.optim.Adam(self.module[mid].parameters(), lr=config.lr) for mid in self.module_ids_to_train
+        self.optimizers: dict[str, dict[str, torch.optim.Optimizer]] = {
+            mid: self.configure_optimizers_for_module(mid, self.module[mid]) for mid in self.module_ids_to_train
         }
         self._rng = np.random.default_rng(config.seed)
         # Called on each module after backward(), before clipping; data-parallel learners
@@ -43,8 +53,16 @@ class Learner(abc.ABC):
     # ------------------------------------------------------------------ what algorithms provide
     @abc.abstractmethod
     def compute_loss_for_module(self, module_id: str, module: RLModule, batch: TensorBatch,
-                                fwd_out: TensorBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The loss to minimise for one minibatch, and named diagnostics."""
+                                fwd_out: TensorBatch) -> tuple[Losses, dict[str, torch.Tensor]]:
+        """The loss to minimise for one minibatch, and named diagnostics.
+
+        One tensor for a module with one optimizer; a dict of losses keyed by optimizer
+        name when ``configure_optimizers_for_module`` returns several.
+        """
+
+    def configure_optimizers_for_module(self, module_id: str, module: RLModule) -> dict[str, torch.optim.Optimizer]:
+        """The module's optimizers by name, over disjoint parameters: one Adam at ``config.lr`` here."""
+        return {DEFAULT_OPTIMIZER: torch.optim.Adam(module.parameters(), lr=self.config.lr)}
 
     def prepare_batch(self, module_id: str, batch: TensorBatch) -> TensorBatch:
         """Once per module batch, before the epochs (advantages, targets ...); identity here."""
@@ -73,7 +91,6 @@ class Learner(abc.ABC):
     def _update_module(self, module_id: str, batch: TensorBatch, num_epochs: int,
                        minibatch_size: int | None) -> dict[str, float]:
         module = self.module[module_id]
-        optimizer = self.optimizers[module_id]
         size = len(next(iter(batch.values())))
         step = min(minibatch_size or size, size)
         sums: dict[str, float] = defaultdict(float)
@@ -83,13 +100,9 @@ class Learner(abc.ABC):
             for start in range(0, size - step + 1, step):
                 index = order[start:start + step]
                 minibatch = {key: value[index] for key, value in batch.items()}
-                loss, stats = self.compute_loss_for_module(module_id, module, minibatch, module.forward_train(minibatch))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if self.gradient_reducer is not None:
-                    self.gradient_reducer(module)
-                stats["gradients_global_norm"] = self._clip_gradients(module)
-                optimizer.step()
+                losses, stats = self.compute_loss_for_module(module_id, module, minibatch,
+                                                             module.forward_train(minibatch))
+                stats.update(self._step_optimizers(module_id, module, losses))
                 for key, value in stats.items():
                     sums[key] += float(value)
                 count += 1
@@ -98,9 +111,38 @@ class Learner(abc.ABC):
         metrics["num_minibatch_updates"] = float(count)
         return metrics
 
-    def _clip_gradients(self, module: RLModule) -> torch.Tensor:
+    def _step_optimizers(self, module_id: str, module: RLModule, losses: Losses) -> dict[str, torch.Tensor]:
+        """Gradients of each loss w.r.t. its optimizer's parameters only, then one step of each.
+
+        Returns the gradient norm before clipping: ``gradients_global_norm`` for a single
+        optimizer, ``gradients_global_norm_<name>`` for each of several.
+        """
+        optimizers = self.optimizers[module_id]
+        if isinstance(losses, torch.Tensor):
+            if len(optimizers) != 1:
+                raise ValueError(f"Module {module_id!r} has optimizers {sorted(optimizers)}; "
+                                 "compute_loss_for_module must return a dict with one loss per optimizer.")
+            losses = {next(iter(optimizers)): losses}
+        if set(losses) != set(optimizers):
+            raise ValueError(f"compute_loss_for_module returned losses {sorted(losses)} for module {module_id!r}, "
+                             f"whose optimizers are {sorted(optimizers)}.")
+        params = {name: [p for group in opt.param_groups for p in group["params"] if p.requires_grad]
+                  for name, opt in optimizers.items()}
+        names = list(losses)
+        for k, name in enumerate(names):
+            grads = torch.autograd.grad(losses[name], params[name], retain_graph=k < len(names) - 1,
+                                        allow_unused=True)
+            for param, grad in zip(params[name], grads):
+                param.grad = grad
+        if self.gradient_reducer is not None:
+            self.gradient_reducer(module)
         max_norm = self.config.grad_clip if self.config.grad_clip is not None else float("inf")
-        return torch.nn.utils.clip_grad_norm_(module.parameters(), max_norm)
+        norms = {name: torch.nn.utils.clip_grad_norm_(params[name], max_norm) for name in names}
+        for optimizer in optimizers.values():
+            optimizer.step()
+        if len(norms) == 1:
+            return {"gradients_global_norm": next(iter(norms.values()))}
+        return {f"gradients_global_norm_{name}": norm for name, norm in norms.items()}
 
     # ------------------------------------------------------------------ weights and state
     def get_weights(self, module_ids: list[str] | None = None) -> dict[str, dict[str, Any]]:
@@ -119,14 +161,18 @@ class Learner(abc.ABC):
     def get_state(self) -> dict[str, Any]:
         return {
             "modules": self.get_weights(),
-            "optimizers": {mid: opt.state_dict() for mid, opt in self.optimizers.items()},
+            "optimizers": {mid: {name: opt.state_dict() for name, opt in named.items()}
+                           for mid, named in self.optimizers.items()},
             "rng": self._rng.bit_generator.state,
             "extra": self.get_extra_state(),
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.set_weights(state["modules"])
-        for mid, opt_state in state["optimizers"].items():
-            self.optimizers[mid].load_state_dict(opt_state)
+        for mid, named_states in state["optimizers"].items():
+            if "param_groups" in named_states:  # written before modules had named optimizers
+                named_states = {DEFAULT_OPTIMIZER: named_states}
+            for name, opt_state in named_states.items():
+                self.optimizers[mid][name].load_state_dict(opt_state)
         self._rng.bit_generator.state = state["rng"]
         self.set_extra_state(state["extra"])

@@ -13,10 +13,6 @@ class PPO(Algorithm):
     config_class = PPOConfig
     learner_class = PPOLearner
 
-    @classmethod
-    def get_default_config(cls) -> PPOConfig:
-        return PPOConfig()
-
     def training_step(self) -> dict[str, Any]:
         with self.timed("env_runner_sampling_timer"):
             batches, _ = self.sample_batches(self.config.total_train_batch_size)
