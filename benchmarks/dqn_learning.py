@@ -4,6 +4,8 @@ Task ``cartpole``: DQN Rainbow-lite (double Q + dueling + 3-step returns + prior
 replay), greedy evaluation return >= 450 over 10 episodes, for every seed, each within a
 time budget. With RLlib installed, RLlib's DQN (new API stack) runs with the same settings
 in the same run (``cartpole_rllib``), interleaved seed by seed with ours.
+``--variant rainbow`` adds the last two Rainbow components on both sides: distributional
+C51 (51 atoms over [0, 100]) and noisy heads, with epsilon 0 (the noise explores).
 
 Protocol (both sides; ``common.train_to_target`` and ``rllib_peer.rllib_dqn_to_target``):
 ``train()`` samples at least 1000 env steps (``min_sample_timesteps_per_iteration``); after
@@ -16,6 +18,7 @@ return never reaches past the end of a fragment (rows near a fragment end get m 
 
     python benchmarks/dqn_learning.py --quick            # one seed, short budgets
     python benchmarks/dqn_learning.py --out              # writes results/dqn_learning.json
+    python benchmarks/dqn_learning.py --variant rainbow --out   # results/dqn_learning_rainbow.json
 """
 
 from __future__ import annotations
@@ -48,17 +51,23 @@ MODEL: dict[str, Any] = {"fcnet_hiddens": [64, 64], "fcnet_activation": "relu", 
 ROLLOUT_FRAGMENT_LENGTH = 4  # one gradient step of 32 per 4 env steps: replay ratio 8 on both sides
 MIN_STEPS_PER_ITERATION = 1000
 
+VARIANTS: dict[str, dict[str, Any]] = {
+    "lite": {},
+    "rainbow": {"num_atoms": 51, "v_min": 0.0, "v_max": 100.0, "noisy": True, "epsilon": 0.0},
+}
+"""Training fields added to HPARAMS on both sides."""
+
 BUDGETS = {"full": {"cartpole": 90, "cartpole_rllib": 100}, "quick": {"cartpole": 30, "cartpole_rllib": 30}}
 SEEDS = {"full": [0, 1, 2], "quick": [0]}
 
 
-def _ours(seed: int) -> DQNConfig:
+def _ours(seed: int, variant: dict[str, Any]) -> DQNConfig:
     return (
         DQNConfig()
         .environment("CartPole-v1")
         .env_runners(num_env_runners=0, num_envs_per_env_runner=1, rollout_fragment_length=ROLLOUT_FRAGMENT_LENGTH)
         .learners(num_learners=0)
-        .training(train_batch_size=BATCH, **{**HPARAMS, "replay_buffer_config": {
+        .training(train_batch_size=BATCH, **{**HPARAMS, **variant, "replay_buffer_config": {
             "type": "PrioritizedReplayBuffer", **HPARAMS["replay_buffer_config"]}})
         .reporting(min_sample_timesteps_per_iteration=MIN_STEPS_PER_ITERATION)
         .rl_module(model_config=dict(MODEL))
@@ -67,15 +76,15 @@ def _ours(seed: int) -> DQNConfig:
     )
 
 
-def _run_ours(seed: int, budget_s: float) -> dict[str, Any]:
+def _run_ours(seed: int, budget_s: float, variant: dict[str, Any]) -> dict[str, Any]:
     load = common.log_load(f"cartpole seed {seed}")
-    run = common.train_to_target(_ours(seed), target=450.0, time_budget_s=budget_s, label=f"dqn cartpole seed {seed}")
+    run = common.train_to_target(_ours(seed, variant), target=450.0, time_budget_s=budget_s, label=f"dqn cartpole seed {seed}")
     return {"seed": seed, **run, "load_before": load}
 
 
-def _run_rllib(seed: int, budget_s: float) -> dict[str, Any]:
+def _run_rllib(seed: int, budget_s: float, variant: dict[str, Any]) -> dict[str, Any]:
     load = common.log_load(f"cartpole_rllib seed {seed}")
-    training = {**HPARAMS, "train_batch_size_per_learner": BATCH,
+    training = {**HPARAMS, **variant, "train_batch_size_per_learner": BATCH,
                 "replay_buffer_config": {"type": "PrioritizedEpisodeReplayBuffer", **HPARAMS["replay_buffer_config"]}}
     run = rllib_peer.rllib_dqn_to_target(
         "CartPole-v1", 450.0, seed, budget_s, training=training, fcnet_hiddens=MODEL["fcnet_hiddens"],
@@ -89,6 +98,8 @@ def _run_rllib(seed: int, budget_s: float) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = common.base_parser(__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", help="seeds (default: 0 1 2, quick: 0)")
+    parser.add_argument("--variant", choices=sorted(VARIANTS), default="lite",
+                        help="lite: double + dueling + n-step + PER; rainbow: also C51 and noisy heads")
     args = parser.parse_args(argv)
     common.configure_logging(args.verbose)
     common.set_torch_threads()
@@ -101,11 +112,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         use_rllib = False
     ray_started = common.start_ray() if use_rllib else False
     report: dict[str, Any] = {
-        "benchmark": NAME, "mode": mode, "seeds": seeds, "machine": common.machine_info(),
+        "benchmark": NAME, "variant": args.variant, "mode": mode, "seeds": seeds, "machine": common.machine_info(),
         "protocol": "train() samples >= 1000 env steps; after every iteration algo.evaluate() runs 10 greedy "
                     "episodes; reached when their mean reaches 450. wall_s: build + training + evaluations; "
                     "env_steps: training samples. Medians over seeds; reached means every seed reached.",
-        "hyperparameters": {**HPARAMS, "train_batch_size": BATCH, "model": MODEL,
+        "hyperparameters": {**HPARAMS, **VARIANTS[args.variant], "train_batch_size": BATCH, "model": MODEL,
                             "rollout_fragment_length": ROLLOUT_FRAGMENT_LENGTH,
                             "min_sample_timesteps_per_iteration": MIN_STEPS_PER_ITERATION,
                             "replay": "PrioritizedReplayBuffer (RLlib: PrioritizedEpisodeReplayBuffer)"},
@@ -115,9 +126,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     runs: dict[str, list] = {"cartpole": [], **({"cartpole_rllib": []} if use_rllib else {})}
     try:
         for seed in seeds:
-            runs["cartpole"].append(_run_ours(seed, budgets["cartpole"]))
+            runs["cartpole"].append(_run_ours(seed, budgets["cartpole"], VARIANTS[args.variant]))
             if use_rllib:
-                runs["cartpole_rllib"].append(_run_rllib(seed, budgets["cartpole_rllib"]))
+                runs["cartpole_rllib"].append(_run_rllib(seed, budgets["cartpole_rllib"], VARIANTS[args.variant]))
         for name, task_runs in runs.items():
             report["tasks"][name] = {"target": 450.0, **common.summarize_runs(task_runs),
                                      "time_budget_s_per_seed": budgets[name]}
@@ -131,7 +142,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             }
     finally:
         common.stop_ray(ray_started)
-    common.finish(report, NAME, args.out, started)
+    name = NAME if args.variant == "lite" else f"{NAME}_{args.variant}"
+    common.finish(report, name, args.out, started)
     return report
 
 

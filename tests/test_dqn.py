@@ -13,7 +13,8 @@ import torch
 import conftest  # noqa: F401  (registers "ma_cartpole")
 from marl_arena.algorithms import DQN, DQNConfig
 from marl_arena.algorithms.dqn.dqn_config import epsilon_at
-from marl_arena.algorithms.dqn.dqn_learner import q_targets, update_target
+from marl_arena.algorithms.dqn.dqn_learner import q_targets
+from marl_arena.learners.off_policy_learner import update_target
 from marl_arena.algorithms.registry import config_for
 from marl_arena.core import Columns, DuelingQModule, QModule
 
@@ -179,9 +180,9 @@ def test_soft_target_update_with_tau():
                 p.fill_(1.0)
             for p in online.parameters():
                 p.fill_(3.0)
-        learner.after_training_step(1)
+        learner.after_update("default_policy", {})  # soft updates follow every gradient step
         assert torch.allclose(_params(target), torch.full_like(_params(target), 0.25 * 3.0 + 0.75 * 1.0))
-        learner.after_training_step(2)
+        learner.after_update("default_policy", {})
         assert torch.allclose(_params(target), torch.full_like(_params(target), 0.25 * 3.0 + 0.75 * 1.5))
     finally:
         algo.stop()
@@ -251,8 +252,9 @@ def test_dueling_flag_picks_the_module_class():
         ({"tau": 1.5}, "tau", "1.5"),
         ({"num_steps_sampled_before_learning_starts": -1}, "num_steps_sampled_before_learning_starts", "-1"),
         ({"training_intensity": 0}, "training_intensity", "0"),
-        ({"num_atoms": 51}, "num_atoms", "51"),
-        ({"noisy": True}, "noisy", "True"),
+        ({"num_atoms": 0}, "num_atoms", "0"),
+        ({"v_min": 5.0, "v_max": -5.0}, "v_min", "5.0"),
+        ({"noisy": "yes"}, "noisy", "yes"),
         ({"epsilon": 1.5}, "epsilon", "1.5"),
         ({"epsilon": [(0, 1.0), (0, 0.5)]}, "epsilon", r"\[\(0, 1.0\), \(0, 0.5\)\]"),
         ({"epsilon": [(0, 2.0)]}, "epsilon", r"\[\(0, 2.0\)\]"),
@@ -320,8 +322,8 @@ def test_checkpoint_restores_target_network_and_optimizer(tmp_path):
             assert torch.equal(_params(r_learner.target_modules["default_policy"]), target)
             assert torch.equal(_params(r_learner.module["default_policy"]), online)
             assert not torch.equal(target, online)
-            opt_a = learner.optimizers["default_policy"].state_dict()["state"]
-            opt_b = r_learner.optimizers["default_policy"].state_dict()["state"]
+            opt_a = learner.optimizers["default_policy"]["default"].state_dict()["state"]
+            opt_b = r_learner.optimizers["default_policy"]["default"].state_dict()["state"]
             assert torch.equal(opt_a[0]["exp_avg"], opt_b[0]["exp_avg"])
             assert r_learner._last_target_update == learner._last_target_update
             assert restored.train()["num_env_steps_sampled_lifetime"] > algo._counters["num_env_steps_sampled_lifetime"]

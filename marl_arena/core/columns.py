@@ -24,6 +24,12 @@ class Columns:
     VF_PREDS = "vf_preds"
     # Q-learning: Q(s, .) of every action, one row per observation (masking is the user's job).
     QF_PREDS = "qf_preds"
+    # SAC's second critic (twin Q), shaped like QF_PREDS.
+    QF_TWIN_PREDS = "qf_twin_preds"
+    # Distributional Q (C51): logits over the return atoms, (rows, actions, atoms), and the
+    # projected target distribution of the taken action, (rows, atoms).
+    QF_LOGITS = "qf_logits"
+    QF_TARGET_PROBS = "qf_target_probs"
     ADVANTAGES = "advantages"
     VALUE_TARGETS = "value_targets"
     EMBEDDINGS = "embeddings"

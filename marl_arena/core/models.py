@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -40,11 +40,13 @@ class DefaultModelConfig:
 
     @classmethod
     def from_any(cls, value: "DefaultModelConfig | dict | None") -> "DefaultModelConfig":
-        """Accept a DefaultModelConfig, an RLlib-style dict of its fields, or None."""
+        """Accept a DefaultModelConfig (of this class or a base), an RLlib-style dict of its fields, or None."""
         if value is None:
             return cls()
         if isinstance(value, cls):
             return value
+        if isinstance(value, DefaultModelConfig):  # a base config given to a module with extra settings
+            value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
         if isinstance(value, dict):
             known = {f.name for f in dataclasses.fields(cls)}
             unknown = sorted(set(value) - known)
@@ -54,15 +56,16 @@ class DefaultModelConfig:
         raise ValueError(f"model_config must be a DefaultModelConfig or a dict, got {type(value).__name__}.")
 
 
-def mlp(in_dim: int, hiddens: Sequence[int], activation: str, out_dim: int | None = None) -> nn.Sequential:
-    """Linear layers with ``activation`` between them; a linear output layer if ``out_dim``."""
+def mlp(in_dim: int, hiddens: Sequence[int], activation: str, out_dim: int | None = None,
+        linear: Callable[[int, int], nn.Module] = nn.Linear) -> nn.Sequential:
+    """``linear`` layers with ``activation`` between them; a linear output layer if ``out_dim``."""
     layers: list[nn.Module] = []
     width = in_dim
     for size in hiddens:
-        layers += [nn.Linear(width, int(size)), _ACTIVATIONS[activation]()]
+        layers += [linear(width, int(size)), _ACTIVATIONS[activation]()]
         width = int(size)
     if out_dim is not None:
-        layers.append(nn.Linear(width, out_dim))
+        layers.append(linear(width, out_dim))
     return nn.Sequential(*layers)
 
 

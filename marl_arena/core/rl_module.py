@@ -31,6 +31,9 @@ class RLModule(nn.Module, abc.ABC):
     honoured by every forward pass that outputs action distribution inputs.
     """
 
+    model_config_class: type[DefaultModelConfig] = DefaultModelConfig
+    """The model config this module reads; a module with extra settings names a subclass."""
+
     def __init__(
         self,
         observation_space: gym.Space,
@@ -41,7 +44,7 @@ class RLModule(nn.Module, abc.ABC):
         super().__init__()
         self.observation_space = observation_space
         self.action_space = action_space
-        self.model_config = DefaultModelConfig.from_any(model_config)
+        self.model_config = self.model_config_class.from_any(model_config)
         self.inference_only = inference_only
 
     @abc.abstractmethod

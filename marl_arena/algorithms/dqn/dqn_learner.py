@@ -1,19 +1,18 @@
-"""DQN's learner: n-step (double) Q targets from a target network, a PER-weighted Huber loss,
-per-transition TD errors kept for the replay's priorities, and target/epsilon updates."""
+"""DQN's learner: n-step (double) Q targets from a target network, a PER-weighted Huber loss
+(or, for C51, the cross-entropy to the projected target distribution), per-transition TD
+errors for the replay's priorities (via OffPolicyLearner, which also keeps the target
+networks), and the epsilon schedule."""
 
 from __future__ import annotations
 
-import copy
-from typing import Any
-
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from marl_arena.algorithms.dqn.dqn_config import epsilon_at
 from marl_arena.core.columns import Columns
 from marl_arena.core.rl_module import RLModule
-from marl_arena.learners.learner import Learner, TensorBatch
+from marl_arena.learners.learner import TensorBatch
+from marl_arena.learners.off_policy_learner import OffPolicyLearner
 
 
 def q_targets(rewards: torch.Tensor, terminateds: torch.Tensor, discounts: torch.Tensor,
@@ -30,82 +29,101 @@ def q_targets(rewards: torch.Tensor, terminateds: torch.Tensor, discounts: torch
         legal = torch.ones_like(next_q_target, dtype=torch.bool)
     else:
         legal = next_action_mask > 0
-    selector = next_q_online if next_q_online is not None else next_q_target
-    best = selector.masked_fill(~legal, float("-inf")).argmax(dim=-1, keepdim=True)
+    best = best_legal_actions(next_q_online if next_q_online is not None else next_q_target, legal)
     value = next_q_target.gather(-1, best).squeeze(-1)
     no_bootstrap = terminateds.bool() | ~legal.any(dim=-1)
     value = torch.where(no_bootstrap, torch.zeros_like(value), value)
     return rewards + discounts * value
 
 
-@torch.no_grad()
-def update_target(target: torch.nn.Module, online: torch.nn.Module, tau: float = 1.0) -> None:
-    """theta' <- tau theta + (1 - tau) theta' over parameters; buffers are copied."""
-    for target_param, param in zip(target.parameters(), online.parameters()):
-        if tau >= 1.0:
-            target_param.copy_(param)
-        else:
-            target_param.mul_(1.0 - tau).add_(param, alpha=tau)
-    for target_buffer, buffer in zip(target.buffers(), online.buffers()):
-        target_buffer.copy_(buffer)
+def best_legal_actions(selector: torch.Tensor, legal: torch.Tensor) -> torch.Tensor:
+    """argmax over legal actions of ``selector`` (rows, actions), shape (rows, 1)."""
+    return selector.masked_fill(~legal, float("-inf")).argmax(dim=-1, keepdim=True)
 
 
-class DQNLearner(Learner):
+def project_distribution(next_probs: torch.Tensor, rewards: torch.Tensor, discounts: torch.Tensor,
+                         bootstrap: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
+    """C51's projection of r + discount * Z(s', a*) onto the fixed ``support``.
+
+    ``next_probs`` (rows, atoms) is the target network's distribution of the next best
+    action; rows where ``bootstrap`` is False (terminal, or no legal next action) shift the
+    whole mass to r. Each shifted atom, clipped to [v_min, v_max], splits its probability
+    between the two support atoms around it in proportion to closeness (all of it to one
+    atom when it lands exactly on it). Returns (rows, atoms), each row summing to 1.
+    """
+    v_min, v_max = float(support[0]), float(support[-1])
+    delta = (v_max - v_min) / (support.numel() - 1)
+    scale = torch.where(bootstrap, discounts, torch.zeros_like(discounts)).unsqueeze(-1)
+    shifted = (rewards.unsqueeze(-1) + scale * support).clamp(v_min, v_max)
+    position = (shifted - v_min) / delta
+    lower, upper = position.floor(), position.ceil()
+    lower_share = next_probs * (upper - position + (lower == upper).to(next_probs.dtype))
+    upper_share = next_probs * (position - lower)
+    projected = torch.zeros_like(next_probs)
+    projected.scatter_add_(-1, lower.long(), lower_share)
+    projected.scatter_add_(-1, upper.long().clamp_max(support.numel() - 1), upper_share)
+    return projected
+
+
+class DQNLearner(OffPolicyLearner):
     def __init__(self, config, module_spec, device: str = "cpu"):
         super().__init__(config, module_spec, device)
-        self.target_modules: dict[str, RLModule] = {}
-        for mid in self.module_ids_to_train:
-            target = copy.deepcopy(self.module[mid])
-            target.requires_grad_(False)
-            self.target_modules[mid] = target
-        self._last_target_update = 0
-        self._td_errors: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
         self.set_epsilon(epsilon_at(config.epsilon, 0))
 
     # ------------------------------------------------------------------ loss
     def prepare_batch(self, module_id: str, batch: TensorBatch) -> TensorBatch:
-        """n-step (double) Q targets once per replayed batch, from the target network."""
+        """n-step (double) Q targets, or C51 target distributions, once per replayed batch."""
+        module, target = self.module[module_id], self.target_modules[module_id]
         next_batch = {Columns.OBS: batch[Columns.NEXT_OBS]}
+        discounts = batch.get(Columns.N_STEP_DISCOUNT)
+        if discounts is None:
+            discounts = torch.full_like(batch[Columns.REWARDS], self.config.gamma)
+        rewards, discounts = batch[Columns.REWARDS].float(), discounts.float()
         with torch.no_grad():
-            next_q_target = self.target_modules[module_id].forward_train(next_batch)[Columns.QF_PREDS]
-            next_q_online = None
-            if self.config.double_q:
-                next_q_online = self.module[module_id].forward_train(next_batch)[Columns.QF_PREDS]
-            discounts = batch.get(Columns.N_STEP_DISCOUNT)
-            if discounts is None:
-                discounts = torch.full_like(batch[Columns.REWARDS], self.config.gamma)
-            batch[Columns.VALUE_TARGETS] = q_targets(
-                batch[Columns.REWARDS].float(), batch[Columns.TERMINATEDS], discounts.float(), next_q_target,
-                next_q_online, batch.get(Columns.NEXT_ACTION_MASK),
-            )
+            next_target = target.forward_train(next_batch)
+            next_q_online = module.forward_train(next_batch)[Columns.QF_PREDS] if self.config.double_q else None
+            next_mask = batch.get(Columns.NEXT_ACTION_MASK)
+            if not module.distributional:
+                batch[Columns.VALUE_TARGETS] = q_targets(rewards, batch[Columns.TERMINATEDS], discounts,
+                                                         next_target[Columns.QF_PREDS], next_q_online, next_mask)
+                return batch
+            legal = torch.ones_like(next_target[Columns.QF_PREDS], dtype=torch.bool) if next_mask is None \
+                else next_mask > 0
+            selector = next_q_online if next_q_online is not None else next_target[Columns.QF_PREDS]
+            best = best_legal_actions(selector, legal)
+            logits = next_target[Columns.QF_LOGITS]
+            next_probs = logits.gather(1, best.unsqueeze(-1).expand(-1, 1, logits.shape[-1])).squeeze(1).softmax(-1)
+            bootstrap = ~batch[Columns.TERMINATEDS].bool() & legal.any(dim=-1)
+            batch[Columns.QF_TARGET_PROBS] = project_distribution(next_probs, rewards, discounts, bootstrap,
+                                                                  module.support)
         return batch
 
     def compute_loss_for_module(self, module_id: str, module: RLModule, batch: TensorBatch,
                                 fwd_out: TensorBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        q_selected = fwd_out[Columns.QF_PREDS].gather(-1, batch[Columns.ACTIONS].long().unsqueeze(-1)).squeeze(-1)
-        targets = batch[Columns.VALUE_TARGETS]
-        td_error = q_selected - targets
-        if self.config.td_error_loss_fn == "huber":
-            per_row = F.smooth_l1_loss(q_selected, targets, reduction="none")
+        actions = batch[Columns.ACTIONS].long()
+        q_selected = fwd_out[Columns.QF_PREDS].gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+        if module.distributional:
+            logits = fwd_out[Columns.QF_LOGITS]
+            log_probs = logits.gather(1, actions.view(-1, 1, 1).expand(-1, 1, logits.shape[-1])).squeeze(1)
+            target_probs = batch[Columns.QF_TARGET_PROBS]
+            per_row = -(target_probs * log_probs.log_softmax(-1)).sum(-1)
+            td_error = per_row.detach()  # Rainbow's priority: the cross-entropy to the target
+            targets = (target_probs * module.support).sum(-1)
         else:
-            per_row = 0.5 * td_error ** 2
+            targets = batch[Columns.VALUE_TARGETS]
+            difference = q_selected - targets
+            td_error = difference.detach()
+            if self.config.td_error_loss_fn == "huber":
+                per_row = F.smooth_l1_loss(q_selected, targets, reduction="none")
+            else:
+                per_row = 0.5 * difference ** 2
         weights = batch.get(Columns.WEIGHTS)
         loss = (per_row * weights).mean() if weights is not None else per_row.mean()
-        if Columns.BATCH_INDEXES in batch:
-            self._td_errors.setdefault(module_id, []).append(
-                (batch[Columns.BATCH_INDEXES].cpu().numpy(), td_error.detach().cpu().numpy())
-            )
+        self.record_td_errors(module_id, batch, td_error)
         return loss, {
             "qf_loss": loss.detach(), "qf_mean": q_selected.detach().mean(), "qf_max": q_selected.detach().max(),
-            "qf_target_mean": targets.mean(), "td_error_mean": td_error.detach().abs().mean(),
+            "qf_target_mean": targets.mean(), "td_error_mean": td_error.abs().mean(),
         }
-
-    def pop_td_errors(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """(replay slots, TD errors) of the rows updated since the last call, by module id."""
-        out = {mid: (np.concatenate([i for i, _ in parts]), np.concatenate([t for _, t in parts]))
-               for mid, parts in self._td_errors.items() if parts}
-        self._td_errors = {}
-        return out
 
     # ------------------------------------------------------------------ per training step
     def set_epsilon(self, epsilon: float) -> None:
@@ -113,31 +131,7 @@ class DQNLearner(Learner):
             self.module[mid].epsilon.fill_(epsilon)
 
     def after_training_step(self, num_env_steps_sampled_lifetime: int) -> dict[str, float]:
-        """Set epsilon from the schedule; update the targets (soft with tau, else by period)."""
+        """Set epsilon from the schedule; the base class updates the targets."""
         epsilon = epsilon_at(self.config.epsilon, num_env_steps_sampled_lifetime)
         self.set_epsilon(epsilon)
-        updated = False
-        if self.config.tau is not None:
-            for mid, target in self.target_modules.items():
-                update_target(target, self.module[mid], self.config.tau)
-            updated = True
-        elif num_env_steps_sampled_lifetime - self._last_target_update >= self.config.target_network_update_freq:
-            for mid, target in self.target_modules.items():
-                update_target(target, self.module[mid], 1.0)
-            self._last_target_update = num_env_steps_sampled_lifetime
-            updated = True
-        return {"epsilon": epsilon, "target_updated": float(updated)}
-
-    # ------------------------------------------------------------------ checkpoints
-    def get_extra_state(self) -> dict[str, Any]:
-        return {
-            "target_modules": {mid: {k: v.detach().to("cpu", copy=True) for k, v in t.state_dict().items()}
-                               for mid, t in self.target_modules.items()},
-            "last_target_update": self._last_target_update,
-        }
-
-    def set_extra_state(self, state: dict[str, Any]) -> None:
-        for mid, target_state in state.get("target_modules", {}).items():
-            if mid in self.target_modules:
-                self.target_modules[mid].load_state_dict({k: v.to(self.device) for k, v in target_state.items()})
-        self._last_target_update = int(state.get("last_target_update", 0))
+        return {"epsilon": epsilon, **super().after_training_step(num_env_steps_sampled_lifetime)}
