@@ -1,6 +1,6 @@
 """GPU learner check: ``num_gpus_per_learner=1`` really trains on the GPU, and the CPU side by side.
 
-Three checks, run on a machine with a CUDA device (the JSON says where each ran):
+Four checks, run on a machine with a CUDA device (the JSON says where each ran):
 
 1. ``ppo_cartpole``: PPO on CartPole-v1 with the learner on ``cuda`` trains to a greedy
    return of 450; the learner's parameters and Adam moments live on the GPU, CUDA memory
@@ -9,7 +9,11 @@ Three checks, run on a machine with a CUDA device (the JSON says where each ran)
 2. ``learner_update``: seconds per PPO learner update on one large batch with a wide
    network, GPU and CPU in the same run (the ratio is the figure; small CartPole networks
    are faster on the CPU, which the JSON shows as well).
-3. ``nccl_group``: the data-parallel learner (``_DistributedLearner``) on one GPU with the
+3. ``off_policy``: DQN with every Rainbow head (C51, noisy, dueling) on CartPole-v1 and SAC
+   on Pendulum-v1 train with their learners on ``cuda`` (target networks, replay batches
+   and SAC's three optimizers on the GPU), a few thousand env steps each: the losses stay
+   finite and the returns are reported.
+4. ``nccl_group``: the data-parallel learner (``_DistributedLearner``) on one GPU with the
    nccl backend initialises, all-reduces gradients and updates (Ray is not needed for a
    group of one; with Ray, ``num_learners=N`` starts N of these as actors).
 
@@ -32,7 +36,7 @@ try:  # python -m benchmarks.gpu_learner, from the repository root
 except ImportError:  # python benchmarks/gpu_learner.py: benchmarks/ is sys.path[0]
     import common
 
-from marl_arena.algorithms import DQNConfig, PPOConfig
+from marl_arena.algorithms import DQNConfig, PPOConfig, SACConfig
 from marl_arena.core.columns import Columns
 from marl_arena.learners.learner_group import _DistributedLearner, _free_port
 
@@ -56,7 +60,8 @@ def _ppo(num_gpus: float, seed: int = 0, model: dict | None = None, cpus: int = 
 
 def _devices(learner) -> dict[str, list[str]]:
     params = sorted({str(p.device) for p in learner.module.parameters()})
-    moments = sorted({str(v.device) for opt in learner.optimizers.values() for state in opt.state.values()
+    moments = sorted({str(v.device) for named in learner.optimizers.values() for opt in named.values()
+                      for state in opt.state.values()
                       for v in state.values() if torch.is_tensor(v) and v.dim() > 0})
     return {"parameters": params, "optimizer_state": moments}
 
@@ -118,6 +123,40 @@ def learner_update(repeats: int) -> dict[str, Any]:
             "cpu_over_gpu": common.ratio(cpu, gpu), "cpu_threads": os.cpu_count()}
 
 
+def _off_policy_configs() -> dict[str, Any]:
+    return {
+        "dqn_rainbow_cartpole": DQNConfig().environment("CartPole-v1").training(
+            num_atoms=51, v_min=0.0, v_max=100.0, noisy=True, epsilon=0.0, n_step=3, lr=1e-3,
+            num_steps_sampled_before_learning_starts=1000).rl_module(model_config={"fcnet_hiddens": [64, 64]}),
+        "sac_pendulum": SACConfig().environment("Pendulum-v1").training(
+            num_steps_sampled_before_learning_starts=1000),
+    }
+
+
+def off_policy(env_steps: int) -> dict[str, Any]:
+    report = {}
+    for name, config in _off_policy_configs().items():
+        config.learners(num_gpus_per_learner=1.0).env_runners(num_env_runners=0).debugging(seed=0)
+        config.reporting(min_sample_timesteps_per_iteration=1000)
+        algo = config.build_algo()
+        start, result = time.perf_counter(), {}
+        while not result or result["num_env_steps_sampled_lifetime"] < env_steps:
+            result = algo.train()
+        learner = algo.learner_group.local_learner
+        metrics = result["learners"]["default_policy"]
+        targets = getattr(learner, "target_modules", {})
+        report[name] = {
+            "devices": _devices(learner),
+            "target_devices": sorted({str(p.device) for t in targets.values() for p in t.parameters()}),
+            "env_steps": result["num_env_steps_sampled_lifetime"], "seconds": time.perf_counter() - start,
+            "losses_finite": all(np.isfinite(v) for k, v in metrics.items() if "loss" in k),
+            "losses": {k: v for k, v in metrics.items() if "loss" in k},
+            "train_return": result["env_runners"]["episode_return_mean"],
+        }
+        algo.stop()
+    return report
+
+
 def nccl_group() -> dict[str, Any]:
     config = DQNConfig().environment("CartPole-v1").learners(num_gpus_per_learner=1.0)
     algo = config.build_algo()
@@ -155,6 +194,8 @@ def main() -> None:
     logger.info("ppo_cartpole: %s", report["ppo_cartpole"])
     report["learner_update"] = learner_update(repeats=2 if args.quick else 5)
     logger.info("learner_update: %s", report["learner_update"])
+    report["off_policy"] = off_policy(env_steps=3000 if args.quick else 10_000)
+    logger.info("off_policy: %s", report["off_policy"])
     report["nccl_group"] = nccl_group()
     common.finish(report, NAME, args.out, started)
 

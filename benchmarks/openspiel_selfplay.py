@@ -36,7 +36,7 @@ from open_spiel.python import policy as os_policy
 from open_spiel.python.algorithms import exploitability
 
 from marl_arena.algorithms import PPOConfig
-from marl_arena_envs.openspiel import ModulePolicy, OpenSpielEnv
+from marl_arena_envs.openspiel import ModulePolicy, play_against_random
 
 logger = logging.getLogger("openspiel_selfplay")
 
@@ -81,24 +81,6 @@ def shared_module_config(game: str, settings: dict[str, Any], seed: int) -> PPOC
     )
 
 
-def play_against_random(policy: ModulePolicy, game: str, env_config: dict, seat: int, games: int,
-                        seed: int) -> dict[str, float]:
-    """Greedy ``policy`` in ``seat`` against OpenSpiel's uniform random player: W/D/L rates."""
-    other = 1 - seat
-    env = OpenSpielEnv(game, opponents={other: os_policy.UniformRandomPolicy(pyspiel.load_game(game))},
-                       **env_config)
-    outcomes = []
-    for episode in range(games):
-        obs, _ = env.reset(seed=seed + episode)
-        while obs:
-            probs = policy.action_probabilities(env.state, seat)
-            obs, *_ = env.step({seat: max(probs, key=probs.get)})
-        outcomes.append(env.state.returns()[seat])
-    outcomes = np.asarray(outcomes)
-    return {"win": float(np.mean(outcomes > 0)), "draw": float(np.mean(outcomes == 0)),
-            "loss": float(np.mean(outcomes < 0)), "games": games}
-
-
 def _non_loss(record: dict[str, float]) -> float:
     return record["win"] + record["draw"]
 
@@ -117,8 +99,8 @@ def run_tic_tac_toe(mode: str, seed: int) -> dict[str, Any]:
     result: dict[str, Any] = {}
 
     def match(policy: ModulePolicy, base_seed: int) -> dict[str, dict[str, float]]:
-        return {f"seat{seat}": play_against_random(policy, "tic_tac_toe", settings["env_config"], seat, games,
-                                                   seed=base_seed * (seat + 1))
+        return {f"seat{seat}": play_against_random(policy, "tic_tac_toe", seat, games, seed=base_seed * (seat + 1),
+                                                   env_config=settings["env_config"])
                 for seat in (0, 1)}
 
     try:

@@ -5,4 +5,4 @@ Each module defines ``ITERATIONS`` (a sensible default length) and
 runs the same way (``marl-arena league run my_league.py``).
 """
 
-NAMES = ("take_away", "rock_paper_scissors", "kuhn_poker", "leduc_poker", "connect_four")
+NAMES = ("take_away", "rock_paper_scissors", "kuhn_poker", "leduc_poker", "connect_four", "tic_tac_toe")
