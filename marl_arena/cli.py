@@ -8,7 +8,9 @@ import importlib.util
 import json
 import logging
 import math
+import os
 import pathlib
+import subprocess
 import sys
 from typing import Any, Sequence
 
@@ -171,6 +173,21 @@ def league_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def dashboard(args: argparse.Namespace) -> int:
+    """``streamlit run`` the dashboard app on a league directory (which may not hold a store yet)."""
+    directory = pathlib.Path(args.dir)
+    if not directory.is_dir():
+        raise ValueError(f"No league directory at {directory}; give the directory a league runs in "
+                         "(`marl-arena league run NAME --dir DIR`).")
+    if importlib.util.find_spec("streamlit") is None:
+        raise ValueError("The dashboard needs Streamlit: pip install 'marl-arena[dashboard]'.")
+    from marl_arena_dashboard import APP, LEAGUE_DIR_ENV, SERVER_ENV
+
+    command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(args.port),
+               "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
+    return subprocess.call(command, env={**SERVER_ENV, **os.environ, LEAGUE_DIR_ENV: str(directory.resolve())})
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="marl-arena", description="Multi-agent RL with leagues and self-play.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -202,8 +219,8 @@ def make_parser() -> argparse.ArgumentParser:
     league_parser = commands.add_parser("league", help="run a league or show a stored one")
     league_commands = league_parser.add_subparsers(dest="league_command", required=True)
     run_parser = league_commands.add_parser("run", help="run a ready-made league by name, or a league script")
-    run_parser.add_argument("league", help="take_away, rock_paper_scissors, kuhn_poker, leduc_poker, connect_four "
-                                           "or a .py script defining make_config(directory) and ITERATIONS")
+    run_parser.add_argument("league", help="take_away, rock_paper_scissors, kuhn_poker, leduc_poker, connect_four, "
+                                           "tic_tac_toe or a .py script defining make_config(directory) and ITERATIONS")
     run_parser.add_argument("--dir", help="league directory (default league_runs/<name>); an existing one resumes")
     run_parser.add_argument("--iterations", type=int, help="iterations to run (default: the league's own)")
     run_parser.add_argument("--leaderboard-every", type=int, default=10, help="print the leaderboard this often")
@@ -212,6 +229,11 @@ def make_parser() -> argparse.ArgumentParser:
     status_parser = league_commands.add_parser("status", help="print the leaderboard of a stored league")
     status_parser.add_argument("dir")
     status_parser.set_defaults(handler=league_status)
+
+    dashboard_parser = commands.add_parser("dashboard", help="open the Streamlit dashboard on a league directory")
+    dashboard_parser.add_argument("dir", help="the league directory (its store may appear later: the page waits)")
+    dashboard_parser.add_argument("--port", type=int, default=8501, help="port to serve on (default 8501)")
+    dashboard_parser.set_defaults(handler=dashboard)
     return parser
 
 

@@ -85,7 +85,8 @@ def test_every_package_folder_is_installed():
     """pyproject lists packages by hand (envs/ installs as marl_arena_envs): none may be missing."""
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = set()
-    for top, name in (("marl_arena", "marl_arena"), ("envs", "marl_arena_envs"), ("leagues", "marl_arena_leagues")):
+    for top, name in (("marl_arena", "marl_arena"), ("envs", "marl_arena_envs"), ("leagues", "marl_arena_leagues"),
+                      ("dashboard", "marl_arena_dashboard")):
         for init in (ROOT / top).rglob("__init__.py"):
             parts = init.parent.relative_to(ROOT / top).parts
             found.add(".".join((name, *parts)))

@@ -53,6 +53,27 @@ def test_league_trains_records_every_match_and_ranks_the_learner_above_random(tm
     assert board["main_0"]["wins"] + board["main_0"]["losses"] + board["main_0"]["draws"] == board["main_0"]["games"]
 
 
+def test_snapshot_rule_weights_opponents_by_the_draw_and_counts_fresh_games(tmp_path):
+    league = take_away_league(tmp_path, min_games=20).build()
+    try:
+        main, algo = "main_0", league.trainers["main_0"]
+        league.freeze(main, steps=0)  # main_0_v1, an equal opponent
+        for _ in range(20):
+            league.payoff.record(main, "random", 1.0)
+            league.payoff.record(main, "main_0_v1", 0.5)
+        draw = {"random": 0.1, "main_0_v1": 0.9}
+        # Unweighted, (1.0 + 0.5) / 2 = 0.75 would pass 0.7; weighted by the draw it is 0.55.
+        assert league._maybe_snapshot(main, algo, draw, steps=1) is None
+        assert league._maybe_snapshot(main, algo, {"random": 0.9, "main_0_v1": 0.1}, steps=1) == "main_0_v2"
+        # Right after a snapshot the same record does not freeze again: no fresh games yet.
+        assert league._maybe_snapshot(main, algo, {"random": 1.0}, steps=2) is None
+        for _ in range(20):
+            league.payoff.record(main, "random", 1.0)
+        assert league._maybe_snapshot(main, algo, {"random": 1.0}, steps=3) == "main_0_v3"
+    finally:
+        league.stop()
+
+
 def test_league_resumes_from_its_directory(tmp_path):
     league = take_away_league(tmp_path).build()
     league.run(4)

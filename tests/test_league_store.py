@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import signal
 import sqlite3
 import subprocess
@@ -10,9 +11,14 @@ import sys
 import textwrap
 import time
 
+import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 
+from marl_arena.core.actor_critic import ActorCriticModule
+from marl_arena.core.rl_module import RLModuleSpec
+from marl_arena.league.module_specs import load_player_module, space_from_json, space_to_json, spec_from_json, spec_to_json
 from marl_arena.league.players import PlayerInfo
 from marl_arena.league.store import SNAPSHOT_DIR, LeagueStore, MatchRecord, StoreError
 
@@ -122,3 +128,84 @@ def test_sigkill_loses_no_acknowledged_match_and_reader_sees_no_lock_errors(tmp_
     assert [m.iteration for m in after.matches()] == list(range(count))  # none twice, none skipped
     assert after.latest_ratings()["a"] == 1500.0 + count - 1
     assert seen == sorted(seen)
+
+
+def _schema_1_store(directory) -> None:
+    """A store as marl_arena wrote it before matches kept their moves (schema 1)."""
+    store = LeagueStore(directory)
+    store.add_player(PlayerInfo("a", "main_agent"))
+    store.record_match(MatchRecord("g", ("a", "b"), (1.0, -1.0), 3), {"a": 1510.0, "b": 1490.0})
+    store.close()
+    with sqlite3.connect(directory / "league.sqlite") as db:
+        db.execute("ALTER TABLE matches DROP COLUMN moves")
+        db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    db.close()
+
+
+def test_a_schema_1_store_is_read_as_it_is_and_migrated_by_a_writer(tmp_path):
+    _schema_1_store(tmp_path)
+    before = (tmp_path / "league.sqlite").read_bytes()
+    reader = LeagueStore(tmp_path, read_only=True)
+    assert reader.schema_version == 1
+    assert reader.matches()[0].moves is None and reader.match(1).players == ("a", "b")
+    assert reader.recent_matches(5, player="a", outcome="win")[0][0] == 1
+    assert reader.pair_results() == [("a", "b", 1, 0, 0)]
+    reader.close()
+    assert (tmp_path / "league.sqlite").read_bytes() == before  # reading changed nothing
+
+    writer = LeagueStore(tmp_path)
+    assert writer.schema_version == 2
+    match_id = writer.record_match(MatchRecord("g", ("b", "a"), (0.0, 0.0), 2, moves=((0, 4), (1, 0))))
+    writer.close()
+    again = LeagueStore(tmp_path, read_only=True)
+    assert again.match(1).moves is None and again.match(match_id).moves == ((0, 4), (1, 0))
+    assert again.schema_version == 2
+
+
+def test_recent_matches_filters_by_player_opponent_and_outcome(tmp_path):
+    store = LeagueStore(tmp_path)
+    results = [(("a", "b"), (1.0, -1.0)), (("b", "a"), (1.0, -1.0)), (("a", "c"), (0.0, 0.0)), (("c", "b"), (-1.0, 1.0))]
+    store.record_matches([(MatchRecord("g", players, returns, 1), {}) for players, returns in results])
+    ids = lambda **filters: [i for i, _ in store.recent_matches(10, **filters)]  # noqa: E731
+    assert ids() == [4, 3, 2, 1]
+    assert ids(player="a") == [3, 2, 1]
+    assert ids(player="a", opponent="b") == [2, 1]
+    assert ids(player="a", outcome="win") == [1]
+    assert ids(player="b", outcome="win") == [4, 2]
+    assert ids(player="c", outcome="draw") == [3]
+    assert ids(opponent="c") == [4, 3]
+    assert len(store.recent_matches(2)) == 2
+    with pytest.raises(ValueError, match="give the player"):
+        store.recent_matches(10, outcome="win")
+
+
+def test_rating_series_places_a_snapshots_first_rating_at_the_match_it_joined(tmp_path):
+    store = LeagueStore(tmp_path)
+    store.record_match(MatchRecord("g", ("a", "b"), (1.0, -1.0), 1), {"a": 1516.0, "b": 1484.0})
+    store.add_player(PlayerInfo("a_v1", "snapshot", parent="a", frozen=True), rating=1516.0)
+    store.record_match(MatchRecord("g", ("a", "a_v1"), (0.0, 0.0), 1), {"a": 1516.0, "a_v1": 1516.0})
+    assert store.rating_series(["a", "a_v1"]) == {"a": [(1, 1516.0), (2, 1516.0)], "a_v1": [(1, 1516.0), (2, 1516.0)]}
+    marker = store.last_change()
+    store.record_metrics("a", 1, {})
+    assert store.last_change() != marker
+
+
+def test_module_specs_round_trip_through_json(tmp_path):
+    spaces = [gym.spaces.Box(-1.0, 1.0, (3, 2), np.float32), gym.spaces.Box(np.array([0.0, -2.0], np.float32), np.array([1.0, 5.0], np.float32)),
+              gym.spaces.Discrete(7, start=1), gym.spaces.MultiDiscrete([3, 4]), gym.spaces.MultiBinary(5),
+              gym.spaces.Dict({"x": gym.spaces.Discrete(2), "y": gym.spaces.Tuple([gym.spaces.Discrete(3)])})]
+    for space in spaces:
+        assert space_from_json(json.loads(json.dumps(space_to_json(space)))) == space
+    spec = RLModuleSpec(ActorCriticModule, gym.spaces.Box(-np.inf, np.inf, (27,), np.float32), gym.spaces.Discrete(9),
+                        model_config={"fcnet_hiddens": [16]})
+    rebuilt = spec_from_json(json.loads(json.dumps(spec_to_json(spec)))).build()
+    rebuilt.load_state_dict(spec.build().state_dict())  # same architecture, same parameter names
+
+    store = LeagueStore(tmp_path)
+    store.add_player(PlayerInfo("a_v1", "snapshot", frozen=True), snapshot=store.save_snapshot("a", spec.build().state_dict()))
+    with pytest.raises(StoreError, match="recorded no module spec"):
+        load_player_module(store, "a_v1")
+    store.set_game({"env": "x", "env_config": {}, "module_spec": spec_to_json(spec)})
+    assert isinstance(load_player_module(store, "a_v1"), ActorCriticModule)
+    with pytest.raises(StoreError, match="No player"):
+        load_player_module(store, "nobody")

@@ -163,6 +163,7 @@ class MultiAgentEpisode:
         self.env_steps = 0
         self.agents: dict[AgentID, AgentTrajectory] = {}
         self.is_done = False
+        self.moves: list[tuple[AgentID, Any]] = []  # (agent, env action) as the env applied them: for replays
 
     def trajectory(self, agent_id: AgentID) -> AgentTrajectory:
         return self.agents[agent_id]
@@ -214,6 +215,10 @@ class MultiAgentEpisode:
 
     def add_actions(self, agent_id: AgentID, action: Any, extras: dict[str, Any]) -> None:
         self.agents[agent_id].act(action, extras)
+
+    def add_moves(self, actions: dict[AgentID, Any]) -> None:
+        """The env actions of one step, once the env has taken them."""
+        self.moves.extend(actions.items())
 
     def take_completed(self) -> dict[AgentID, dict[str, np.ndarray]]:
         """Completed segments per agent (see ``AgentTrajectory.take_completed``)."""

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from marl_arena.algorithms.algorithm import Algorithm
-from marl_arena.algorithms.checkpoints import METADATA, import_object, object_path
+from marl_arena.algorithms.checkpoints import METADATA, object_path
 from marl_arena.core.rl_module import MultiRLModuleSpec, RLModuleSpec
 from marl_arena.env.episode import MultiAgentEpisode
 from marl_arena.env.registry import make_env
@@ -30,6 +30,7 @@ from marl_arena.league.leaderboard import INITIAL_ELO, leaderboard, payoff_from_
 from marl_arena.league.ratings import elo_update
 from marl_arena.league.matchmaking import sample_opponent
 from marl_arena.league.meta_solvers import get_meta_solver
+from marl_arena.league.module_specs import player_spec, spec_to_json
 from marl_arena.league.store import LeagueStore, MatchRecord
 from marl_arena.runners.env_runner import EnvRunner, EpisodeStats
 
@@ -99,6 +100,8 @@ class League:
         self.trainers: dict[str, Algorithm] = {pid: self._build_trainer(pid) for pid, p in self.players.items()
                                                if p.trainable}
         self._steps_at_snapshot = {pid: self.players[pid].step for pid in self.trainers}
+        self._games_at_snapshot = {pid: self._games_played(pid) for pid in self.trainers}
+        self._record_game()
 
     # ------------------------------------------------------------------ set-up and resume
     def _seats(self) -> tuple[Any, Any]:
@@ -140,10 +143,23 @@ class League:
         checkpoint = self.directory / TRAINER_DIR / learner
         if (checkpoint / METADATA).exists():
             algo.restore_from_path(str(checkpoint))
-        for pid in self.players:
-            if pid != learner:
+        for pid, player in self.players.items():
+            if pid != learner and player.kind != "human":  # a person plays from the dashboard, not here
                 self._add_opponent(algo, pid)
         return algo
+
+    def _record_game(self) -> None:
+        """Write the env and the trainers' module spec into the store, so readers can rebuild players."""
+        trainer = next(iter(self.trainers.values()))
+        base = trainer.module_spec.rl_module_specs[trainer.learner_group.module_ids_to_train[0]]
+        env = self.config.env if isinstance(self.config.env, str) else object_path(self.config.env)
+        record = {"env": env, "env_config": self.config.env_config, "elo_k": self.config.elo_k}
+        try:
+            record["module_spec"] = spec_to_json(base)
+            self.store.set_game(record)
+        except (TypeError, ValueError) as error:  # an env config or model config that JSON cannot hold
+            logger.warning("The store keeps no game record (%s): its players cannot be rebuilt outside "
+                           "this league, e.g. to play against them in the dashboard.", error)
 
     def _add_opponent(self, algo: Algorithm, pid: str) -> None:
         """Seat player ``pid`` in ``algo``'s runners as a frozen module.
@@ -153,13 +169,11 @@ class League:
         """
         base = algo.module_spec.rl_module_specs[algo.learner_group.module_ids_to_train[0]]
         player = self.players[pid]
-        if player.kind == "scripted":
-            spec = dataclasses.replace(base, module_class=import_object(self.store.player_metadata(pid)["module_class"]))
+        spec = player_spec(base, player.kind, self.store.player_metadata(pid))
+        if player.kind == "scripted" or player.trainable:
             weights = spec.build().state_dict()
         else:
-            spec = dataclasses.replace(base)
-            weights = (spec.build().state_dict() if player.trainable
-                       else self.store.load_snapshot(self.store.player_snapshot(pid)))
+            weights = self.store.load_snapshot(self.store.player_snapshot(pid))
         algo.add_module(pid, weights, spec)
 
     # ------------------------------------------------------------------ training
@@ -203,7 +217,13 @@ class League:
             return None  # a game in which one seat never appeared is not a match
         return MatchRecord(env=str(self.config.env), players=tuple(episode.agent_modules[s] for s in self.seats),
                            returns=tuple(episode.agent_returns[s] for s in self.seats), length=episode.length,
-                           iteration=self.iteration)
+                           iteration=self.iteration, moves=self._moves(episode))
+
+    def _moves(self, episode: EpisodeStats) -> tuple[tuple[int, int], ...] | None:
+        """The episode's moves as ``(seat index, action)``; None unless every action is one integer."""
+        if not all(isinstance(action, (int, np.integer)) for _, action in episode.moves):
+            return None
+        return tuple((self.seats.index(agent), int(action)) for agent, action in episode.moves)
 
     def _record(self, matches: list[MatchRecord]) -> None:
         """Payoff and Elo for every match, then all of them into the store in one transaction."""
@@ -219,17 +239,27 @@ class League:
         self.store.record_matches(rated)
 
     def _maybe_snapshot(self, learner: str, algo: Algorithm, distribution: dict[str, float], steps: int) -> str | None:
-        opponents = [o for o in distribution if o != learner]
-        games = sum(self.payoff.stats(learner, o).games for o in opponents)
-        win_rate = (np.mean([self.payoff.win_rate(learner, o, decayed=True) for o in opponents])
-                    if opponents else 0.5)
-        by_rate = (self.config.snapshot_win_rate is not None and opponents
+        """Freeze ``learner`` when it beats the opponents it is matched with, or every N env steps.
+
+        The win rate is weighted by the matchmaker's distribution, so easy opponents that
+        are rarely drawn do not carry it over the threshold, and it must rest on
+        ``min_games`` games played since the last snapshot, so one strong stretch freezes once.
+        """
+        weights = {o: p for o, p in distribution.items() if o != learner and p > 0}
+        games = self._games_played(learner) - self._games_at_snapshot[learner]
+        win_rate = (sum(p * self.payoff.win_rate(learner, o, decayed=True) for o, p in weights.items())
+                    / sum(weights.values())) if weights else 0.5
+        by_rate = (self.config.snapshot_win_rate is not None and weights
                    and games >= self.config.snapshot_min_games and win_rate > self.config.snapshot_win_rate)
         by_steps = (self.config.snapshot_every_n_steps is not None
                     and steps - self._steps_at_snapshot[learner] >= self.config.snapshot_every_n_steps)
         if not (by_rate or by_steps):
             return None
         return self.freeze(learner, steps)
+
+    def _games_played(self, pid: str) -> int:
+        """Rated games ``pid`` has played against anyone."""
+        return sum(self.payoff.stats(pid, other).games for other in self.players if other != pid)
 
     def freeze(self, learner: str, steps: int) -> str:
         """Freeze ``learner``'s current weights into a new snapshot player, added to every trainer."""
@@ -245,6 +275,7 @@ class League:
         for algo in self.trainers.values():
             algo.add_module(snapshot.id, weights)
         self._steps_at_snapshot[learner] = steps
+        self._games_at_snapshot[learner] = self._games_played(learner)
         logger.info("froze %s as %s after %d env steps", learner, snapshot.id, steps)
         if resets_on_snapshot(self.players[learner], self._rng):
             self._reset_weights(learner)
@@ -263,6 +294,8 @@ class League:
         for pid in (a, b):
             if pid not in self.players:
                 raise ValueError(f"No player {pid!r} in this league; players: {sorted(self.players)}.")
+            if self.players[pid].kind == "human":
+                raise ValueError(f"Player {pid!r} is a person; people play from the dashboard, not in play_matches.")
         trainer = next(iter(self.trainers.values()))
         config = trainer.config.copy()
         weights = {}

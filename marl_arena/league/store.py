@@ -1,10 +1,14 @@
 """The league store: one SQLite file (WAL mode) plus snapshot files named by content hash.
 
-Everything a league knows lives here: players, snapshots, every finished match, rating
-history and training metrics. Each write is one transaction, so a league killed at any
-moment reopens with every finished match exactly once. Opening checks before it writes:
-a store from a newer schema, or a snapshot file that is missing or does not match its
-hash, is refused with an error that names it, and the store is left as it was.
+Everything a league knows lives here: players, snapshots, every finished match (with its
+moves, for replays), rating history, training metrics, and the game record (env and module
+spec) that lets a reader rebuild any player's module. Each write is one transaction, so a
+league killed at any moment reopens with every finished match exactly once. Opening checks
+before it writes: a store from a newer schema, or a snapshot file that is missing or does
+not match its hash, is refused with an error that names it, and the store is left as it was.
+
+Schema 2 added ``matches.moves``. A writer migrates a schema-1 store when it opens it; a
+read-only open leaves it as it is and reads its matches without moves.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import torch
 
 from marl_arena.league.players import PlayerInfo
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "league.sqlite"
 SNAPSHOT_DIR = "snapshots"
 
@@ -41,7 +45,7 @@ CREATE TABLE snapshots (
 CREATE TABLE matches (
     id INTEGER PRIMARY KEY AUTOINCREMENT, env TEXT NOT NULL, players TEXT NOT NULL,
     returns TEXT NOT NULL, score REAL NOT NULL, length INTEGER NOT NULL, iteration INTEGER NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL, moves TEXT
 );
 CREATE INDEX matches_by_time ON matches (created);
 CREATE TABLE ratings (
@@ -54,6 +58,12 @@ CREATE TABLE metrics (
     created REAL NOT NULL, data TEXT NOT NULL
 );
 """
+
+_MIGRATIONS = {1: ("ALTER TABLE matches ADD COLUMN moves TEXT",)}
+"""The statements that take a store from schema ``version`` to ``version + 1``."""
+
+GAME_KEY = "game"
+"""The meta row holding the league's game record (``set_game`` / ``game``)."""
 
 
 class StoreError(ValueError):
@@ -70,6 +80,8 @@ class MatchRecord:
     length: int
     iteration: int = 0
     created: float = dataclasses.field(default_factory=time.time)
+    moves: tuple[tuple[int, int], ...] | None = None
+    """``(seat, action)`` in the order played, for replays; None where they were not recorded."""
 
     @property
     def score(self) -> float:
@@ -100,7 +112,9 @@ class LeagueStore:
         self._db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30.0)
         self._db.row_factory = sqlite3.Row
         if exists:
-            self._check_schema()
+            self.schema_version = self._check_schema()
+            if not read_only and self.schema_version < SCHEMA_VERSION:
+                self._migrate()
         else:
             self._create()
         if not read_only:
@@ -112,8 +126,23 @@ class LeagueStore:
         self._db.executescript(
             f"BEGIN; {_SCHEMA} INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}'); COMMIT;"
         )
+        self.schema_version = SCHEMA_VERSION
 
-    def _check_schema(self) -> None:
+    def _migrate(self) -> None:
+        """Bring an older store up to ``SCHEMA_VERSION``, all steps in one transaction.
+
+        The version is read again under the write lock: another writer may have migrated
+        the store since this one looked.
+        """
+        with self.transaction() as db:
+            version = int(db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()["value"])
+            for step in range(version, SCHEMA_VERSION):
+                for statement in _MIGRATIONS[step]:
+                    db.execute(statement)
+            db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+        self.schema_version = SCHEMA_VERSION
+
+    def _check_schema(self) -> int:
         try:
             row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         except sqlite3.DatabaseError as error:
@@ -126,6 +155,7 @@ class LeagueStore:
             )
         if version < 1:
             raise StoreError(f"{self.path} has no schema version; it is not a league store.")
+        return version
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -171,6 +201,16 @@ class LeagueStore:
         if row is None:
             raise StoreError(f"No player {player_id!r} in {self.path}.")
         return row["snapshot"]
+
+    def set_game(self, record: dict[str, Any]) -> None:
+        """Record what a reader needs to rebuild players without the league's code: env, module spec."""
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (GAME_KEY, json.dumps(record)))
+
+    def game(self) -> dict[str, Any] | None:
+        """The game record written by ``set_game``; None for a league that never wrote one."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (GAME_KEY,)).fetchone()
+        return json.loads(row["value"]) if row else None
 
     def player_metadata(self, player_id: str) -> dict:
         row = self._db.execute("SELECT metadata FROM players WHERE id = ?", (player_id,)).fetchone()
@@ -226,11 +266,12 @@ class LeagueStore:
         ids = []
         with self.transaction() as db:
             for match, ratings in matches:
+                moves = None if match.moves is None else json.dumps([[int(s), int(a)] for s, a in match.moves])
                 cursor = db.execute(
-                    "INSERT INTO matches (env, players, returns, score, length, iteration, created) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO matches (env, players, returns, score, length, iteration, created, moves) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (match.env, json.dumps(list(match.players)), json.dumps([float(r) for r in match.returns]),
-                     match.score, match.length, match.iteration, match.created),
+                     match.score, match.length, match.iteration, match.created, moves),
                 )
                 ids.append(int(cursor.lastrowid))
                 for player_id, rating in ratings.items():
@@ -250,11 +291,78 @@ class LeagueStore:
             query += " LIMIT ?"
             params.append(limit)
         rows = self._db.execute(query, params).fetchall()[::-1]
-        return [MatchRecord(r["env"], tuple(json.loads(r["players"])), tuple(json.loads(r["returns"])),
-                            r["length"], r["iteration"], r["created"]) for r in rows]
+        return [_match_from_row(r) for r in rows]
+
+    def match(self, match_id: int) -> MatchRecord:
+        """One match by id (its moves included, where they were recorded)."""
+        row = self._db.execute("SELECT * FROM matches WHERE id = ?", (int(match_id),)).fetchone()
+        if row is None:
+            raise StoreError(f"No match {match_id} in {self.path}.")
+        return _match_from_row(row)
+
+    def recent_matches(self, limit: int, player: str | None = None, opponent: str | None = None,
+                       outcome: str | None = None) -> list[tuple[int, MatchRecord]]:
+        """``(id, match)`` newest first: at most ``limit``, filtered by who played and how it ended.
+
+        ``player`` and ``opponent`` sit on opposite seats; ``outcome`` ("win", "draw" or
+        "loss") is ``player``'s, so it needs ``player``.
+        """
+        if outcome is not None and outcome not in _OUTCOME_SCORES:
+            raise ValueError(f"outcome must be one of {sorted(_OUTCOME_SCORES)}, got {outcome!r}.")
+        if outcome is not None and player is None:
+            raise ValueError("An outcome filter is a player's outcome: give the player too.")
+        conditions = []
+        if player is not None and opponent is not None:
+            conditions.append("((a = :player AND b = :opponent) OR (a = :opponent AND b = :player))")
+        elif player is not None or opponent is not None:
+            conditions.append(f"{':player' if player is not None else ':opponent'} IN (a, b)")
+        if outcome is not None:
+            conditions.append("((a = :player AND score = :score) OR (b = :player AND score = 1.0 - :score))")
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        rows = self._db.execute(
+            "SELECT * FROM (SELECT *, json_extract(players, '$[0]') AS a, json_extract(players, '$[1]') AS b "
+            f"FROM matches) {where} ORDER BY id DESC LIMIT :limit",
+            {"player": player, "opponent": opponent, "score": _OUTCOME_SCORES.get(outcome), "limit": int(limit)},
+        ).fetchall()
+        return [(int(r["id"]), _match_from_row(r)) for r in rows]
+
+    def pair_results(self) -> list[tuple[str, str, int, int, int]]:
+        """``(seat 0, seat 1, seat 0's wins, draws, losses)`` per seating, self-play left out.
+
+        One aggregate query: how a reader gets the payoff table of a long league without
+        loading every match.
+        """
+        # Grouping on the stored JSON text is twice as fast as on json_extract()ed seats.
+        rows = self._db.execute(
+            "SELECT players, SUM(score = 1.0), SUM(score = 0.5), SUM(score = 0.0) FROM matches GROUP BY players"
+        ).fetchall()
+        results = []
+        for seating, wins, draws, losses in rows:
+            first, second = json.loads(seating)
+            if first != second:
+                results.append((first, second, int(wins), int(draws), int(losses)))
+        return results
 
     def count_matches(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM matches").fetchone()[0])
+
+    def last_change(self) -> tuple[int, ...]:
+        """A marker that changes whenever a row is added: the newest rowid of every growing table.
+
+        Readers key their caches on it (each part is one lookup of the largest rowid).
+        """
+        tables = ("matches", "ratings", "metrics", "players", "snapshots", "meta")
+        row = self._db.execute("SELECT " + ", ".join(f"(SELECT MAX(rowid) FROM {t})" for t in tables)).fetchone()
+        return tuple(int(value or 0) for value in row)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator["LeagueStore"]:
+        """Reads inside see one consistent state of the store, whatever a writer commits meanwhile."""
+        self._db.execute("BEGIN")
+        try:
+            yield self
+        finally:
+            self._db.execute("COMMIT")
 
     def latest_ratings(self, system: str = "elo") -> dict[str, float]:
         rows = self._db.execute(
@@ -268,6 +376,23 @@ class LeagueStore:
                                 (player_id, system)).fetchall()
         return [(r["match_id"], r["rating"]) for r in rows]
 
+    def rating_series(self, player_ids: list[str], system: str = "elo") -> dict[str, list[tuple[int, float]]]:
+        """Each player's ratings against the match number at which they were set.
+
+        A rating set outside a match (a snapshot's starting rating, copied from its parent)
+        sits at the newest match stored before it, so lines start where the player joined.
+        """
+        series: dict[str, list[tuple[int, float]]] = {pid: [] for pid in player_ids}
+        rows = self._db.execute(
+            "SELECT player_id, rating, COALESCE(match_id, (SELECT r2.match_id FROM ratings r2 WHERE r2.id < ratings.id "
+            "AND r2.match_id IS NOT NULL ORDER BY r2.id DESC LIMIT 1), 0) AS at "
+            f"FROM ratings WHERE system = ? AND player_id IN ({', '.join('?' * len(player_ids))}) ORDER BY id",
+            (system, *player_ids),
+        ).fetchall()
+        for row in rows:
+            series[row["player_id"]].append((int(row["at"]), float(row["rating"])))
+        return series
+
     def record_metrics(self, player_id: str, iteration: int, metrics: dict[str, Any]) -> None:
         with self.transaction() as db:
             db.execute("INSERT INTO metrics (player_id, iteration, created, data) VALUES (?, ?, ?, ?)",
@@ -277,3 +402,13 @@ class LeagueStore:
         rows = self._db.execute("SELECT iteration, data FROM metrics WHERE player_id = ? ORDER BY id",
                                 (player_id,)).fetchall()
         return [(r["iteration"], json.loads(r["data"])) for r in rows]
+
+
+_OUTCOME_SCORES = {"win": 1.0, "draw": 0.5, "loss": 0.0}
+
+
+def _match_from_row(row: sqlite3.Row) -> MatchRecord:
+    moves = row["moves"] if "moves" in row.keys() else None  # a schema-1 store opened read-only has none
+    return MatchRecord(row["env"], tuple(json.loads(row["players"])), tuple(json.loads(row["returns"])),
+                       row["length"], row["iteration"], row["created"],
+                       None if moves is None else tuple((seat, action) for seat, action in json.loads(moves)))

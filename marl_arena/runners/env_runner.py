@@ -43,6 +43,8 @@ class EpisodeStats:
     module_returns: dict[str, float]
     agent_modules: dict[Any, str]
     """Which module played each agent (seat): what a league needs to score a match."""
+    moves: list[tuple[Any, Any]] = dataclasses.field(default_factory=list)
+    """``(agent, env action)`` in the order played: what a league stores for replays."""
 
 
 @dataclasses.dataclass
@@ -241,6 +243,7 @@ class EnvRunner:
                 self._env_failed(i, f"step(actions={actions[i]!r})", error)
                 continue
             episode = self._episodes[i]
+            episode.add_moves(actions[i])
             self._add_new_agents(episode, obs, rewards)
             stepped[i] = (episode.add_env_step(obs, rewards, terminateds, truncateds), obs)
             self._failures[i] = 0
@@ -249,7 +252,7 @@ class EnvRunner:
             episode = self._episodes[i]
             if episode.is_done:
                 finished.append(EpisodeStats(episode.episode_return, episode.env_steps, episode.agent_returns,
-                                             episode.module_returns, episode.agent_modules))
+                                             episode.module_returns, episode.agent_modules, episode.moves))
                 self._keep_segments(episode, segments)
                 self._needs_reset[i] = True
         self._start_pending_episodes()
