@@ -162,3 +162,36 @@ def test_a_checkpoint_from_before_named_optimizers_still_restores():
         assert torch.equal(moments, state["optimizers"]["default_policy"]["state"][0]["exp_avg"])
     finally:
         algo.stop()
+
+
+@pytest.mark.parametrize("num_envs", [1, 3])
+def test_n_step_returns_reach_across_rollout_fragments(num_envs):
+    """CartPole pays 1 per step: with gamma 0.5 and n=3 a full return is 1.75 with discount 0.125.
+
+    Fragments of ONE env step would cut every return to one step without the runner's look-ahead.
+    """
+    from marl_arena.algorithms.off_policy import without_lookahead
+    from marl_arena.replay.n_step import n_step_transitions
+
+    config = (DQNConfig().environment("CartPole-v1")
+              .env_runners(num_env_runners=0, num_envs_per_env_runner=num_envs, rollout_fragment_length=1)
+              .training(n_step=3, gamma=0.5).debugging(seed=0))
+    algo = config.build_algo()
+    try:
+        parts, steps = [], 0
+        for _ in range(300):
+            batches, results = algo.sample_batches(num_envs)
+            steps += sum(r.env_steps for r in results)
+            parts.append(without_lookahead(n_step_transitions(batches["default_policy"], 3, 0.5)))
+    finally:
+        algo.stop()
+    rewards = np.concatenate([p[Columns.REWARDS] for p in parts])
+    discounts = np.concatenate([p[Columns.N_STEP_DISCOUNT] for p in parts])
+    terminated = np.concatenate([p[Columns.TERMINATEDS] for p in parts])
+    full = np.isclose(rewards, 1.75) & np.isclose(discounts, 0.125) & ~terminated
+    # Only transitions that reach the pole's fall (terminal within n steps) are shorter.
+    assert np.all(full | terminated)
+    assert full.mean() > 0.8
+    # Every step is a transition once, except the last n-1 of each still running episode.
+    assert steps - 2 * num_envs <= len(rewards) <= steps
+    assert Columns.LOOKAHEAD not in parts[0]

@@ -34,6 +34,15 @@ from marl_arena.replay.n_step import n_step_transitions
 _DROPPED_COLUMNS = (Columns.ACTION_LOGP, Columns.ACTION_DIST_INPUTS)
 
 
+def without_lookahead(transitions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Drop the rows that only served as n-step look-ahead (the runner sends them again later)."""
+    lookahead = transitions.pop(Columns.LOOKAHEAD, None)
+    if lookahead is None or not lookahead.any():
+        return transitions
+    keep = ~lookahead
+    return {key: value[keep] for key, value in transitions.items()}
+
+
 class OffPolicyAlgorithm(Algorithm):
     """Sample into per-module replay, learn from replay; subclasses name config, learner and module."""
 
@@ -80,7 +89,9 @@ class OffPolicyAlgorithm(Algorithm):
                 if len(batch[Columns.REWARDS]) == 0:
                     continue
                 batch = {k: v for k, v in batch.items() if k not in _DROPPED_COLUMNS}
-                self.replay_buffer.add({mid: n_step_transitions(batch, config.n_step, config.gamma)})
+                transitions = without_lookahead(n_step_transitions(batch, config.n_step, config.gamma))
+                if len(transitions[Columns.REWARDS]):
+                    self.replay_buffer.add({mid: transitions})
         lifetime = self._env_steps_lifetime()
         metrics: dict[str, dict[str, float]] = {}
         if lifetime >= config.num_steps_sampled_before_learning_starts and len(self.replay_buffer):

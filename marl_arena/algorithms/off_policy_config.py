@@ -7,13 +7,10 @@ off-policy algorithm, so they are asked and validated here once.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from marl_arena.algorithms.algorithm_config import AlgorithmConfig, NotProvided, _check_int, _check_number
 from marl_arena.replay.buffers import replay_buffer_from_config
-
-logger = logging.getLogger(__name__)
 
 
 class OffPolicyConfig(AlgorithmConfig):
@@ -28,7 +25,8 @@ class OffPolicyConfig(AlgorithmConfig):
         self.store_buffer_in_checkpoints = False
         """Save every module's replay buffer (and the replay RNG) in checkpoints; off to keep them small."""
         self.n_step = 1
-        """Steps of the n-step return (never across a segment end, so at most rollout_fragment_length)."""
+        """Steps of the n-step return (never past an episode's end; runners keep n-1 steps of look-ahead
+        across sample calls, so fragments shorter than n do not cut it)."""
         self.target_network_update_freq = 500
         """Copy the online network into the target every this many sampled env steps (when tau is None)."""
         self.tau: float | None = None
@@ -90,14 +88,3 @@ class OffPolicyConfig(AlgorithmConfig):
             replay_buffer_from_config(self.replay_buffer_config)
         except (TypeError, ValueError) as error:
             raise ValueError(f"replay_buffer_config={self.replay_buffer_config!r} is not allowed: {error}") from None
-        self._warn_short_n_step_returns()
-
-    def _warn_short_n_step_returns(self) -> None:
-        """n-step returns stop at the end of a rollout fragment; say so when that cuts many of them."""
-        fragment = self.get_rollout_fragment_length()
-        cut = min(1.0, (self.n_step - 1) / fragment)
-        if cut > 0.25:
-            logger.warning(
-                "n_step=%d with rollout_fragment_length=%d: n-step returns do not reach across rollout fragments, "
-                "so about %.0f%% of transitions get fewer than %d steps. Raise rollout_fragment_length for full "
-                "n-step returns.", self.n_step, fragment, 100 * cut, self.n_step)

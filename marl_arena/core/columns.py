@@ -36,5 +36,8 @@ class Columns:
     # Replay: the discount of an n-step transition's bootstrap value (gamma^m), the rows'
     # buffer slots (prioritized replay updates them) and importance-sampling weights.
     N_STEP_DISCOUNT = "n_step_discount"
+    # Rows an EnvRunner sends only as look-ahead for n-step returns: the last n-1 steps of a
+    # trajectory that goes on. They come again, as transitions, in the next sample.
+    LOOKAHEAD = "lookahead"
     BATCH_INDEXES = "batch_indexes"
     WEIGHTS = "weights"

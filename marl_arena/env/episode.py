@@ -106,15 +106,21 @@ class AgentTrajectory:
         self._pending = None
         self._pending_reward = 0.0
 
-    def take_completed(self) -> dict[str, np.ndarray] | None:
+    def take_completed(self, lookahead: int = 0) -> dict[str, np.ndarray] | None:
         """Completed transitions as one segment of arrays (and forget them), or None.
 
         The last transition of the segment is terminal if the agent's game ended there;
         otherwise it is marked truncated, so learners bootstrap from its next observation.
+
+        ``lookahead > 0`` (n-step returns, n = lookahead + 1): while the agent is not done,
+        the last ``lookahead`` transitions are marked ``Columns.LOOKAHEAD`` and kept, so the
+        next segment starts with them again; the rows before them see n steps ahead even
+        when the sample ends mid-episode.
         """
         n = len(self._actions)
         if n == 0:
             return None
+        held = 0 if self.done else min(lookahead, n)
         obs = np.stack(self._obs)
         terminateds = np.zeros(n, dtype=bool)
         truncateds = np.zeros(n, dtype=bool)
@@ -138,7 +144,12 @@ class AgentTrajectory:
             segment[Columns.NEXT_ACTION_MASK] = np.concatenate([masks[1:], next_mask[None]], axis=0)
         for key, values in self._extras.items():
             segment[key] = np.stack(values) if isinstance(values[0], np.ndarray) else np.asarray(values)
-        self._obs, self._masks, self._actions, self._rewards, self._extras = [], [], [], [], {}
+        if lookahead:
+            segment[Columns.LOOKAHEAD] = np.arange(n) >= n - held
+        keep = slice(n - held, n)
+        self._obs, self._masks, self._actions, self._rewards = (
+            self._obs[keep], self._masks[keep], self._actions[keep], self._rewards[keep])
+        self._extras = {key: values[keep] for key, values in self._extras.items()} if held else {}
         self._terminated = False
         return segment
 
@@ -220,11 +231,11 @@ class MultiAgentEpisode:
         """The env actions of one step, once the env has taken them."""
         self.moves.extend(actions.items())
 
-    def take_completed(self) -> dict[AgentID, dict[str, np.ndarray]]:
+    def take_completed(self, lookahead: int = 0) -> dict[AgentID, dict[str, np.ndarray]]:
         """Completed segments per agent (see ``AgentTrajectory.take_completed``)."""
         segments = {}
         for agent_id, trajectory in self.agents.items():
-            segment = trajectory.take_completed()
+            segment = trajectory.take_completed(lookahead)
             if segment is not None:
                 segments[agent_id] = segment
         return segments

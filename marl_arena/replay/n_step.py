@@ -5,7 +5,9 @@ propagates rewards m steps per update instead of one. It must never cross the en
 trajectory segment: past a terminal there is nothing to add, and past a truncated end (a
 time limit or the end of a rollout fragment) the next rows belong to another agent,
 another episode or another sampling call. So near a segment end m shrinks below n, and
-the learner needs the discount of its bootstrap value per row: ``N_STEP_DISCOUNT``.
+the learner needs the discount of its bootstrap value per row: ``N_STEP_DISCOUNT``. (An
+EnvRunner of an n-step learner ends a mid-episode segment with n-1 ``LOOKAHEAD`` rows that
+it sends again next time, so only the look-ahead rows, which are dropped, get m < n there.)
 """
 
 from __future__ import annotations

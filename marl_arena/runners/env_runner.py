@@ -82,6 +82,8 @@ class EnvRunner:
         self.module = module_spec.build()
         self.module.eval()
         self._modules_to_train = {mid for mid in self.module.keys() if config.is_policy_to_train(mid)}
+        # n-step learners (an off-policy config's n_step) need n-1 steps of look-ahead past a sample's end.
+        self._lookahead = max(0, int(getattr(config, "n_step", 1)) - 1)
         self._weights_version = 0
         self._episodes: list[MultiAgentEpisode] = [MultiAgentEpisode() for _ in self._envs]
         self._acting: list[list[Any]] = [[] for _ in self._envs]
@@ -291,7 +293,7 @@ class EnvRunner:
         return pipeline
 
     def _keep_segments(self, episode: MultiAgentEpisode, segments) -> None:
-        for agent_id, segment in episode.take_completed().items():
+        for agent_id, segment in episode.take_completed(self._lookahead).items():
             module_id = episode.agents[agent_id].module_id
             if module_id in self._modules_to_train:
                 segments[module_id].append(segment)

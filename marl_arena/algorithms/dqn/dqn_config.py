@@ -42,7 +42,7 @@ class DQNConfig(OffPolicyConfig):
         """Transitions per gradient step, sampled from the replay buffer."""
         self.grad_clip = 40.0
         self.rollout_fragment_length = 4
-        """Env steps per sub-env per training step (n-step returns do not reach across fragments)."""
+        """Env steps per sub-env per training step (n-step returns reach across fragments)."""
         self.replay_buffer_config: dict[str, Any] = {
             "type": "PrioritizedReplayBuffer", "capacity": 50_000, "alpha": 0.6, "beta": 0.4,
         }
