@@ -180,10 +180,15 @@ class PayoffTable:
         self, players: Sequence[str] | None, value: Callable[[_Cell, bool], float], decayed: bool
     ) -> np.ndarray:
         ids = self.players if players is None else tuple(players)
+        unknown = [pid for pid in ids if pid not in self._index]
+        if unknown:
+            raise ValueError(f"Unknown players {unknown}; the payoff table has {len(self)} players.")
+        position = {pid: i for i, pid in enumerate(ids)}
         out = np.zeros((len(ids), len(ids)))
-        for i, a in enumerate(ids):
-            for j, b in enumerate(ids):
-                out[i, j] = value(self._cell(a, b), decayed)
+        # Only pairs that met have a cell: a pool of many players has far fewer cells than pairs.
+        for (a, b), cell in self._cells.items():
+            if a in position and b in position:
+                out[position[a], position[b]] = value(cell, decayed)
         return out
 
 
