@@ -64,6 +64,10 @@ def test_snapshot_rule_weights_opponents_by_the_draw_and_counts_fresh_games(tmp_
         draw = {"random": 0.1, "main_0_v1": 0.9}
         # Unweighted, (1.0 + 0.5) / 2 = 0.75 would pass 0.7; weighted by the draw it is 0.55.
         assert league._maybe_snapshot(main, algo, draw, steps=1) is None
+        # Weighted 0.95, but it does not beat its latest snapshot (0.5): no freeze either.
+        assert league._maybe_snapshot(main, algo, {"random": 0.9, "main_0_v1": 0.1}, steps=1) is None
+        for _ in range(40):
+            league.payoff.record(main, "main_0_v1", 1.0)  # now it does (decayed rate well above 0.7)
         assert league._maybe_snapshot(main, algo, {"random": 0.9, "main_0_v1": 0.1}, steps=1) == "main_0_v2"
         # Right after a snapshot the same record does not freeze again: no fresh games yet.
         assert league._maybe_snapshot(main, algo, {"random": 1.0}, steps=2) is None

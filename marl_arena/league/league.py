@@ -242,13 +242,19 @@ class League:
         """Freeze ``learner`` when it beats the opponents it is matched with, or every N env steps.
 
         The win rate is weighted by the matchmaker's distribution, so easy opponents that
-        are rarely drawn do not carry it over the threshold, and it must rest on
-        ``min_games`` games played since the last snapshot, so one strong stretch freezes once.
+        are rarely drawn do not carry it over the threshold; it must also pass against the
+        learner's latest snapshot when that is drawn; and it must rest on ``min_games`` games
+        played since the last snapshot, so one strong stretch freezes once.
         """
         weights = {o: p for o, p in distribution.items() if o != learner and p > 0}
         games = self._games_played(learner) - self._games_at_snapshot[learner]
         win_rate = (sum(p * self.payoff.win_rate(learner, o, decayed=True) for o, p in weights.items())
                     / sum(weights.values())) if weights else 0.5
+        # A pool full of old, easy snapshots keeps the mean high: the learner must also beat
+        # its latest frozen self, when it plays it, so snapshots stop once it stops improving.
+        latest = self._latest_snapshot(learner)
+        if latest in weights:
+            win_rate = min(win_rate, self.payoff.win_rate(learner, latest, decayed=True))
         by_rate = (self.config.snapshot_win_rate is not None and weights
                    and games >= self.config.snapshot_min_games and win_rate > self.config.snapshot_win_rate)
         by_steps = (self.config.snapshot_every_n_steps is not None
@@ -256,6 +262,11 @@ class League:
         if not (by_rate or by_steps):
             return None
         return self.freeze(learner, steps)
+
+    def _latest_snapshot(self, learner: str) -> str | None:
+        """The most recent snapshot frozen from ``learner``, if any."""
+        own = [p for p in self.players.values() if p.kind == "snapshot" and p.parent == learner]
+        return max(own, key=lambda p: (p.step, p.created)).id if own else None
 
     def _games_played(self, pid: str) -> int:
         """Rated games ``pid`` has played against anyone."""
