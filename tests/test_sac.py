@@ -409,8 +409,7 @@ RESTORE_AND_UPDATE = textwrap.dedent(
     learner = algo.learner_group.local_learner
     with open(batch_file, "rb") as f:
         batch = pickle.load(f)
-    torch.manual_seed(123)  # the actor loss samples actions: same noise on both sides
-    algo.learner_group.update(batch, 1, None)
+    algo.learner_group.update(batch, 1, None)  # the actor loss samples: the restored torch RNG gives the same noise
     torch.save({"module": algo.get_module().state_dict(),
                 "target": learner.target_modules["default_policy"].state_dict(),
                 "optimizers": {n: o.state_dict() for n, o in learner.optimizers["default_policy"].items()}}, out_file)
@@ -428,7 +427,6 @@ def test_checkpoint_restores_in_a_new_process_and_continues_bit_for_bit(tmp_path
         batch = algo.replay_buffer.sample(32, np.random.default_rng(5))
         with open(tmp_path / "batch.pkl", "wb") as f:
             pickle.dump(batch, f)
-        torch.manual_seed(123)
         algo.learner_group.update(batch, 1, None)
         learner = algo.learner_group.local_learner
         expected = {"module": algo.get_module().state_dict(),

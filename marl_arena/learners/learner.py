@@ -164,6 +164,9 @@ class Learner(abc.ABC):
             "optimizers": {mid: {name: opt.state_dict() for name, opt in named.items()}
                            for mid, named in self.optimizers.items()},
             "rng": self._rng.bit_generator.state,
+            # Losses that sample (SAC's actions, noisy nets) draw from torch's global generator.
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
             "extra": self.get_extra_state(),
         }
 
@@ -175,4 +178,8 @@ class Learner(abc.ABC):
             for name, opt_state in named_states.items():
                 self.optimizers[mid][name].load_state_dict(opt_state)
         self._rng.bit_generator.state = state["rng"]
+        if "torch_rng" in state:  # checkpoints before it was kept restore without it
+            torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         self.set_extra_state(state["extra"])
