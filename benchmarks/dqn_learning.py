@@ -13,8 +13,8 @@ every iteration ``algo.evaluate()`` runs 10 greedy episodes in the driver; stop 
 mean reaches 450 or the budget is used. ``wall_s`` runs from the start of the build.
 
 Known difference: RLlib builds n-step transitions from whole episodes in its episode
-replay buffer; ours are built per sampled fragment (4 env steps here), so an n-step
-return never reaches past the end of a fragment (rows near a fragment end get m < 3).
+replay buffer; ours are built per sampled fragment (4 env steps here), with the runner
+keeping n-1 steps of look-ahead across fragments, so both see full 3-step returns.
 
     python benchmarks/dqn_learning.py --quick            # one seed, short budgets
     python benchmarks/dqn_learning.py --out              # writes results/dqn_learning.json
