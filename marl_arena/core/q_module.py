@@ -33,12 +33,16 @@ from marl_arena.core.noisy import NoisyLinear
 from marl_arena.core.rl_module import RLModule, TensorDict
 
 
-def legal_actions(q_values: torch.Tensor, batch: TensorDict, mask_key: str = Columns.ACTION_MASK) -> torch.Tensor:
-    """Boolean legality per action (all True when the batch carries no mask)."""
-    mask = batch.get(mask_key)
+def legal_mask(q_values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Boolean legality per action from an action mask (all True without one)."""
     if mask is None:
         return torch.ones_like(q_values, dtype=torch.bool)
     return mask > 0
+
+
+def legal_actions(q_values: torch.Tensor, batch: TensorDict, mask_key: str = Columns.ACTION_MASK) -> torch.Tensor:
+    """Boolean legality per action (all True when the batch carries no mask)."""
+    return legal_mask(q_values, batch.get(mask_key))
 
 
 def epsilon_greedy_logits(q_values: torch.Tensor, legal: torch.Tensor, epsilon: float | torch.Tensor) -> torch.Tensor:

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from marl_arena.algorithms.dqn.dqn_config import epsilon_at
 from marl_arena.core.columns import Columns
+from marl_arena.core.q_module import legal_mask
 from marl_arena.core.rl_module import RLModule
 from marl_arena.learners.learner import TensorBatch
 from marl_arena.learners.off_policy_learner import OffPolicyLearner
@@ -25,20 +26,23 @@ def q_targets(rewards: torch.Tensor, terminateds: torch.Tensor, discounts: torch
     are guarded with ``where`` (an all-zero mask would otherwise give 0 * -inf = NaN).
     ``discounts`` is gamma^m of an m-step transition (``Columns.N_STEP_DISCOUNT``).
     """
-    if next_action_mask is None:
-        legal = torch.ones_like(next_q_target, dtype=torch.bool)
-    else:
-        legal = next_action_mask > 0
-    best = best_legal_actions(next_q_online if next_q_online is not None else next_q_target, legal)
+    best, bootstrap = best_next_actions(terminateds, next_q_target, next_q_online, next_action_mask)
     value = next_q_target.gather(-1, best).squeeze(-1)
-    no_bootstrap = terminateds.bool() | ~legal.any(dim=-1)
-    value = torch.where(no_bootstrap, torch.zeros_like(value), value)
+    value = torch.where(bootstrap, value, torch.zeros_like(value))
     return rewards + discounts * value
 
 
-def best_legal_actions(selector: torch.Tensor, legal: torch.Tensor) -> torch.Tensor:
-    """argmax over legal actions of ``selector`` (rows, actions), shape (rows, 1)."""
-    return selector.masked_fill(~legal, float("-inf")).argmax(dim=-1, keepdim=True)
+def best_next_actions(terminateds: torch.Tensor, next_q_target: torch.Tensor, next_q_online: torch.Tensor | None,
+                      next_action_mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(a*, bootstrap): the best legal next action per row, shape (rows, 1), and whether the
+    row bootstraps from it (not terminal, and some next action is legal).
+
+    a* is the argmax of ``next_q_online`` (double Q) or of ``next_q_target`` (plain DQN).
+    """
+    legal = legal_mask(next_q_target, next_action_mask)
+    selector = next_q_online if next_q_online is not None else next_q_target
+    best = selector.masked_fill(~legal, float("-inf")).argmax(dim=-1, keepdim=True)
+    return best, ~terminateds.bool() & legal.any(dim=-1)
 
 
 def project_distribution(next_probs: torch.Tensor, rewards: torch.Tensor, discounts: torch.Tensor,
@@ -87,13 +91,10 @@ class DQNLearner(OffPolicyLearner):
                 batch[Columns.VALUE_TARGETS] = q_targets(rewards, batch[Columns.TERMINATEDS], discounts,
                                                          next_target[Columns.QF_PREDS], next_q_online, next_mask)
                 return batch
-            legal = torch.ones_like(next_target[Columns.QF_PREDS], dtype=torch.bool) if next_mask is None \
-                else next_mask > 0
-            selector = next_q_online if next_q_online is not None else next_target[Columns.QF_PREDS]
-            best = best_legal_actions(selector, legal)
+            best, bootstrap = best_next_actions(batch[Columns.TERMINATEDS], next_target[Columns.QF_PREDS],
+                                                next_q_online, next_mask)
             logits = next_target[Columns.QF_LOGITS]
             next_probs = logits.gather(1, best.unsqueeze(-1).expand(-1, 1, logits.shape[-1])).squeeze(1).softmax(-1)
-            bootstrap = ~batch[Columns.TERMINATEDS].bool() & legal.any(dim=-1)
             batch[Columns.QF_TARGET_PROBS] = project_distribution(next_probs, rewards, discounts, bootstrap,
                                                                   module.support)
         return batch
