@@ -230,6 +230,17 @@ def ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator
 
 
+def peer_ratios(ours: dict[str, Any], rllib: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Our wall time and env steps over RLlib's (``summarize_runs`` medians of one task), with a
+    note when a side missed the target, since its wall time is then the budget used."""
+    return {
+        f"{prefix}wall_s_ours_over_rllib": ratio(ours["wall_s"], rllib["wall_s"]),
+        f"{prefix}env_steps_ours_over_rllib": ratio(ours["env_steps"], rllib["env_steps"]),
+        "note": None if ours["reached"] and rllib["reached"] else
+        "a side did not reach the target on every seed: its wall_s is the time used, not a time to target",
+    }
+
+
 def train_to_target(
     config: Any,
     *,

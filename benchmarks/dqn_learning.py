@@ -134,12 +134,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                      "time_budget_s_per_seed": budgets[name]}
         if use_rllib:
             ours, rllib = report["tasks"]["cartpole"], report["tasks"]["cartpole_rllib"]
-            report["ratios"] = {
-                "cartpole_wall_s_ours_over_rllib": common.ratio(ours["wall_s"], rllib["wall_s"]),
-                "cartpole_env_steps_ours_over_rllib": common.ratio(ours["env_steps"], rllib["env_steps"]),
-                "note": None if ours["reached"] and rllib["reached"] else
-                "a side did not reach 450 on every seed: its wall_s is the time used, not a time to target",
-            }
+            report["ratios"] = common.peer_ratios(ours, rllib, prefix="cartpole_")
     finally:
         common.stop_ray(ray_started)
     name = NAME if args.variant == "lite" else f"{NAME}_{args.variant}"

@@ -164,12 +164,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                               "time_budget_s_per_seed": budgets[task_name]}
             if use_rllib:
                 ours, rllib = report["tasks"][name], report["tasks"][f"{name}_rllib"]
-                report["ratios"][name] = {
-                    "wall_s_ours_over_rllib": common.ratio(ours["wall_s"], rllib["wall_s"]),
-                    "env_steps_ours_over_rllib": common.ratio(ours["env_steps"], rllib["env_steps"]),
-                    "note": None if ours["reached"] and rllib["reached"] else
-                    "a side did not reach the target on every seed: its wall_s is the time used, not a time to target",
-                }
+                report["ratios"][name] = common.peer_ratios(ours, rllib)
     finally:
         common.stop_ray(ray_started)
     common.finish(report, NAME, args.out, started)
