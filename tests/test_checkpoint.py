@@ -101,3 +101,15 @@ def test_damaged_checkpoint_is_named_in_the_error(trained, tmp_path, damage, mes
 def test_missing_checkpoint_dir(tmp_path):
     with pytest.raises(CheckpointError, match="No checkpoint directory"):
         Algorithm.from_checkpoint(str(tmp_path / "nope"))
+
+
+def test_config_pickled_before_a_field_existed_restores_with_its_default():
+    import cloudpickle
+
+    config = tiny_ppo()
+    config.lr = 0.0123
+    older = cloudpickle.loads(cloudpickle.dumps(config))
+    del older.__dict__["record_moves"]  # as pickled by a marl_arena without that field
+    restored = cloudpickle.loads(cloudpickle.dumps(older))
+    assert restored.record_moves is False and restored.lr == 0.0123
+    restored.validate()

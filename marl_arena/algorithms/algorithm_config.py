@@ -51,6 +51,9 @@ class AlgorithmConfig:
         self.num_cpus_per_env_runner: float = 1.0
         self.explore = True
         self.sample_timeout_s: float | None = 60.0
+        self.record_moves = False
+        """Keep every episode's (agent, action) sequence in its EpisodeStats: a league stores them
+        for replays; off by default, as it costs a little on every env step and transfer."""
         # learners()
         self.num_learners = 0
         self.num_gpus_per_learner: float = 0.0
@@ -104,13 +107,14 @@ class AlgorithmConfig:
                     rollout_fragment_length: int | str = NotProvided,
                     env_to_module_connector: Callable | None = NotProvided,
                     num_cpus_per_env_runner: float = NotProvided, explore: bool = NotProvided,
-                    sample_timeout_s: float | None = NotProvided) -> "AlgorithmConfig":
+                    sample_timeout_s: float | None = NotProvided,
+                    record_moves: bool = NotProvided) -> "AlgorithmConfig":
         """Sampling: how many Ray runner actors (0 samples in the driver), envs per runner, ..."""
         return self._set(num_env_runners=num_env_runners, num_envs_per_env_runner=num_envs_per_env_runner,
                          rollout_fragment_length=rollout_fragment_length,
                          env_to_module_connector=env_to_module_connector,
                          num_cpus_per_env_runner=num_cpus_per_env_runner, explore=explore,
-                         sample_timeout_s=sample_timeout_s)
+                         sample_timeout_s=sample_timeout_s, record_moves=record_moves)
 
     def learners(self, *, num_learners: int = NotProvided, num_gpus_per_learner: float = NotProvided,
                  num_cpus_per_learner: float = NotProvided) -> "AlgorithmConfig":
@@ -239,6 +243,12 @@ class AlgorithmConfig:
             setattr(evaluation, name, value)
         return evaluation
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickling (checkpoints, copies): fields added since the config was pickled take
+        their defaults, so a checkpoint from an older marl_arena still restores."""
+        self.__dict__.update(type(self)().__dict__)
+        self.__dict__.update(state)
+
     def copy(self) -> "AlgorithmConfig":
         """A deep copy; a value that cannot be copied (an open handle, a C++ bot) is named."""
         try:
@@ -266,6 +276,8 @@ class AlgorithmConfig:
         _check_int(self, "evaluation_duration", minimum=1)
         _check_int(self, "evaluation_num_env_runners", minimum=0)
         _check_int(self, "metrics_num_episodes_for_smoothing", minimum=1)
+        if not isinstance(self.record_moves, bool):
+            raise ValueError(f"record_moves={self.record_moves!r} is not allowed: it must be True or False.")
         if self.train_batch_size_per_learner is not None:
             _check_int(self, "train_batch_size_per_learner", minimum=1)
         else:

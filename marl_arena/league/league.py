@@ -139,6 +139,7 @@ class League:
         config.multi_agent(policies=[learner], policies_to_train=[learner],
                            policy_mapping_fn=OpponentDraw(learner, {learner: 1.0}, self.seats, self.config.seed))
         config.debugging(seed=self.config.seed)
+        config.env_runners(record_moves=True)  # every match is stored with its moves, for replays
         algo = config.build_algo()
         checkpoint = self.directory / TRAINER_DIR / learner
         if (checkpoint / METADATA).exists():

@@ -44,7 +44,8 @@ class EpisodeStats:
     agent_modules: dict[Any, str]
     """Which module played each agent (seat): what a league needs to score a match."""
     moves: list[tuple[Any, Any]] = dataclasses.field(default_factory=list)
-    """``(agent, env action)`` in the order played: what a league stores for replays."""
+    """``(agent, env action)`` in the order played (with ``config.record_moves``): what a league
+    stores for replays."""
 
 
 @dataclasses.dataclass
@@ -84,6 +85,7 @@ class EnvRunner:
         self._modules_to_train = {mid for mid in self.module.keys() if config.is_policy_to_train(mid)}
         # n-step learners (an off-policy config's n_step) need n-1 steps of look-ahead past a sample's end.
         self._lookahead = max(0, int(getattr(config, "n_step", 1)) - 1)
+        self._record_moves = config.record_moves
         self._weights_version = 0
         self._episodes: list[MultiAgentEpisode] = [MultiAgentEpisode() for _ in self._envs]
         self._acting: list[list[Any]] = [[] for _ in self._envs]
@@ -245,7 +247,8 @@ class EnvRunner:
                 self._env_failed(i, f"step(actions={actions[i]!r})", error)
                 continue
             episode = self._episodes[i]
-            episode.add_moves(actions[i])
+            if self._record_moves:
+                episode.add_moves(actions[i])
             self._add_new_agents(episode, obs, rewards)
             stepped[i] = (episode.add_env_step(obs, rewards, terminateds, truncateds), obs)
             self._failures[i] = 0
