@@ -61,6 +61,11 @@ def _summary(result: dict[str, Any]) -> str:
     return line
 
 
+def _progress_bar(total: int | None, description: str, quiet: bool) -> tqdm:
+    """A progress bar on a terminal only: in a pipe or a log file its redraws would garble the lines."""
+    return tqdm(total=total, unit="iter", desc=description, disable=True if quiet else None)
+
+
 def train(args: argparse.Namespace) -> int:
     config = _build_config(args)
     algo = config.build_algo()
@@ -68,7 +73,7 @@ def train(args: argparse.Namespace) -> int:
     reached = False
     checkpoint_dir = pathlib.Path(args.checkpoint_dir) if args.checkpoint_dir else None
     try:
-        with tqdm(total=total, unit="iter", desc=f"{args.algo.upper()} {args.env}", disable=args.quiet) as bar:
+        with _progress_bar(total, f"{args.algo.upper()} {args.env}", args.quiet) as bar:
             while True:
                 result = algo.train()
                 bar.update(1)
@@ -147,11 +152,13 @@ def league_run(args: argparse.Namespace) -> int:
             snapshot = f"  froze {info['snapshot']}" if info["snapshot"] else ""
             tqdm.write(f"iter {summary['iteration']:4d}  {player:<18} elo {info['elo']:7.1f}  "
                        f"matches {info['matches']:5d}{snapshot}", file=sys.stdout)
-        if summary["iteration"] % args.leaderboard_every == 0:
+        last = summary["iteration"] == league_end
+        if summary["iteration"] % args.leaderboard_every == 0 and not last:  # the last one is printed in full below
             tqdm.write(format_leaderboard(current.leaderboard(), limit=10), file=sys.stdout)
 
+    league_end = league.iteration + iterations
     try:
-        with tqdm(total=iterations, unit="iter", desc=f"league {args.league}", disable=args.quiet) as bar:
+        with _progress_bar(iterations, f"league {args.league}", args.quiet) as bar:
             league.run(iterations, show)
         print(format_leaderboard(league.leaderboard()))
         print(f"{league.store.count_matches()} matches stored in {directory}")

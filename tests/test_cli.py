@@ -67,6 +67,17 @@ def _leaderboard_rows(text: str) -> dict[str, list[str]]:
     return rows
 
 
+def test_league_run_prints_clean_lines_and_the_final_leaderboard_once(tmp_path, capsys):
+    """Without a terminal (a pipe, a log file) no progress-bar redraws go between the lines."""
+    directory = str(tmp_path / "league")
+    assert main(["league", "run", "take_away", "--dir", directory, "--iterations", "4", "--leaderboard-every", "2"]) == 0
+    captured = capsys.readouterr()
+    assert "\r" not in captured.out + captured.err
+    lines = captured.out.splitlines()
+    assert [line.split()[1] for line in lines if line.startswith("iter ")] == ["1", "2", "3", "4"]
+    assert sum(line.startswith("player ") for line in lines) == 2  # after iteration 2, and the final one
+
+
 def test_league_errors_are_clear(tmp_path, capsys):
     assert main(["league", "run", "chess"]) == 2
     assert "ready-made leagues: take_away" in capsys.readouterr().err

@@ -91,6 +91,33 @@ def test_unknown_id_names_it_and_suggests_close_matches(typo, suggestion):
     assert f"Did you mean {suggestion!r}" in str(error.value)
 
 
+@pytest.fixture
+def retired_gym_id(monkeypatch):
+    """A gymnasium env registered only as v2, so that 'MarlArenaRetired-v1' names a replaced version."""
+    spec = gym.envs.registration.EnvSpec("MarlArenaRetired-v2", entry_point="gymnasium.envs.classic_control:CartPoleEnv")
+    monkeypatch.setitem(gym.registry, spec.id, spec)
+    return "MarlArenaRetired-v1"
+
+
+def test_replaced_gymnasium_version_resolves_to_its_successor_with_a_warning(retired_gym_id, caplog):
+    env = make_env(retired_gym_id)
+    assert isinstance(env, SingleAgentEnvAdapter)
+    assert env.env.spec.id == "MarlArenaRetired-v2"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == ["gymnasium has replaced 'MarlArenaRetired-v1' by 'MarlArenaRetired-v2'; "
+                        "making 'MarlArenaRetired-v2'."]
+
+
+def test_newer_version_than_gymnasium_has_is_unknown(retired_gym_id):
+    with pytest.raises(ValueError, match=r"Unknown env id 'MarlArenaRetired-v3'"):
+        make_env("MarlArenaRetired-v3")
+
+
+def test_taxi_id_of_rllibs_first_page_makes_taxi_whatever_gymnasium_calls_it():
+    env = make_env("Taxi-v3")
+    assert env.env.spec.name == "Taxi"
+
+
 @pytest.mark.parametrize("made", [None, 42, object()], ids=["None", "int", "object"])
 def test_creator_returning_no_env_is_rejected(made):
     register_env("broken", lambda config: made)

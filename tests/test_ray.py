@@ -102,3 +102,34 @@ def test_two_data_parallel_learners_stay_in_sync(ray_session):
     assert "default_policy" in result["learners"]
     assert any(not torch.equal(before[k], weights[0][k]) for k in before)
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_each_runner_draws_its_own_opponents_from_the_matchmakers_distribution(ray_session):
+    """Two runner actors get the league's opponent draw by value; each must draw its own sequence.
+
+    Pooled over both runners, the (learner seat, opponent) pairs must fit the drawn
+    distribution: a chi-square test over the 6 cells at p = 0.001 (critical value 20.52
+    for 5 degrees of freedom), which a wrong seat or opponent frequency fails.
+    """
+    from marl_arena.league.league import OpponentDraw
+
+    distribution = {"a": 0.5, "b": 0.3, "c": 0.2}
+    seats = ("player_0", "player_1")
+    config = (tiny_ppo("games:rock_paper_scissors").environment(env_config={"num_rounds": 1})
+              .multi_agent(policies={"main", *distribution}, policies_to_train=["main"],
+                           policy_mapping_fn=OpponentDraw("main", distribution, seats, seed=3))
+              .env_runners(num_env_runners=2))
+    algo = config.build_algo()
+    try:
+        results = algo.env_runner_group.foreach_runner("sample", None, 300)
+    finally:
+        algo.stop()
+    draws = [[(next(s for s in seats if e.agent_modules[s] == "main"),
+               next(m for m in e.agent_modules.values() if m != "main")) for e in result.episodes]
+             for result in results]
+    assert draws[0] != draws[1]
+    pooled = draws[0] + draws[1]
+    cells = [(seat, opponent) for seat in seats for opponent in distribution]
+    expected = {(seat, opponent): len(pooled) * 0.5 * p for seat in seats for opponent, p in distribution.items()}
+    chi_square = sum((pooled.count(cell) - expected[cell]) ** 2 / expected[cell] for cell in cells)
+    assert chi_square < 20.52, {cell: pooled.count(cell) for cell in cells}

@@ -10,7 +10,6 @@ from marl_arena.core import ActorCriticModule, Columns
 from marl_arena.env import make_env
 from marl_arena.replay import (
     BATCH_INDEXES,
-    N_STEP_DISCOUNT,
     WEIGHTS,
     MultiAgentReplayBuffer,
     PrioritizedReplayBuffer,
@@ -132,7 +131,7 @@ def check_rows(out, rows, expected, offset):
     """Rows ``rows`` of ``out`` against ``expected``; ``offset`` is the segment's first row."""
     last = np.asarray(expected["last"]) + offset
     np.testing.assert_allclose(out[Columns.REWARDS][rows], expected["rewards"])
-    np.testing.assert_allclose(out[N_STEP_DISCOUNT][rows], GAMMA ** np.asarray(expected["steps"]))
+    np.testing.assert_allclose(out[Columns.N_STEP_DISCOUNT][rows], GAMMA ** np.asarray(expected["steps"]))
     np.testing.assert_array_equal(out[Columns.NEXT_OBS][rows, 0], last + 100)
     np.testing.assert_array_equal(out[Columns.NEXT_ACTION_MASK][rows, 0], last + 100)
     np.testing.assert_array_equal(out[Columns.TERMINATEDS][rows], np.asarray(expected["terminal"], bool))
@@ -168,17 +167,17 @@ def test_n_step_never_crosses_a_segment_boundary(order):
 def test_n_longer_than_the_batch():
     out = n_step_transitions(segment([1, 2, 3, 4], "terminated"), n=10, gamma=GAMMA)
     np.testing.assert_allclose(out[Columns.REWARDS], [1 + 1 + .75 + .5, 2 + 1.5 + 1, 5, 4])
-    np.testing.assert_allclose(out[N_STEP_DISCOUNT], GAMMA ** np.array([4, 3, 2, 1]))
+    np.testing.assert_allclose(out[Columns.N_STEP_DISCOUNT], GAMMA ** np.array([4, 3, 2, 1]))
 
 
 def test_n_step_one_is_the_identity_plus_discount():
     batch = concat(segment([1, 2, 3, 4], "terminated"), segment([10, 20], "truncated", start=4))
     out = n_step_transitions(batch, n=1, gamma=GAMMA)
-    assert set(out) == set(batch) | {N_STEP_DISCOUNT}
+    assert set(out) == set(batch) | {Columns.N_STEP_DISCOUNT}
     for key, value in batch.items():
         np.testing.assert_array_equal(out[key], value, err_msg=key)
         assert out[key].dtype == value.dtype
-    np.testing.assert_allclose(out[N_STEP_DISCOUNT], np.full(6, GAMMA))
+    np.testing.assert_allclose(out[Columns.N_STEP_DISCOUNT], np.full(6, GAMMA))
 
 
 def reference_n_step(batch, n, gamma):
@@ -207,7 +206,7 @@ def test_n_step_matches_a_loop_reference(n):
     out = n_step_transitions(batch, n=n, gamma=0.9)
     rewards, discounts, last = reference_n_step(batch, n, 0.9)
     np.testing.assert_allclose(out[Columns.REWARDS], rewards, rtol=1e-5)
-    np.testing.assert_allclose(out[N_STEP_DISCOUNT], discounts, rtol=1e-6)
+    np.testing.assert_allclose(out[Columns.N_STEP_DISCOUNT], discounts, rtol=1e-6)
     np.testing.assert_array_equal(out[Columns.NEXT_OBS], batch[Columns.NEXT_OBS][last])
     np.testing.assert_array_equal(out[Columns.TERMINATEDS], batch[Columns.TERMINATEDS][last])
     np.testing.assert_array_equal(out[Columns.ACTIONS], batch[Columns.ACTIONS])
@@ -219,7 +218,7 @@ def test_n_step_leaves_its_input_alone():
     n_step_transitions(batch, n=3, gamma=GAMMA)
     for key, value in before.items():
         np.testing.assert_array_equal(batch[key], value)
-    assert N_STEP_DISCOUNT not in batch
+    assert Columns.N_STEP_DISCOUNT not in batch
 
 
 def test_n_step_rejects_bad_input():
@@ -473,7 +472,7 @@ def test_env_runner_fragments_through_n_step_into_replay():
             transitions = n_step_transitions(batch, n=3, gamma=0.9)
             rewards, discounts, _ = reference_n_step(batch, 3, 0.9)
             np.testing.assert_allclose(transitions[Columns.REWARDS], rewards, rtol=1e-5, atol=1e-6)
-            np.testing.assert_allclose(transitions[N_STEP_DISCOUNT], discounts, rtol=1e-6)
+            np.testing.assert_allclose(transitions[Columns.N_STEP_DISCOUNT], discounts, rtol=1e-6)
             cuts += int(batch[Columns.TRUNCATEDS].sum())
             buffer.add({module_id: transitions})
             added[module_id].append(transitions)

@@ -1,7 +1,6 @@
 """The default policy-gradient module: an MLP policy head and a value head.
 
-Used by the on-policy algorithms (PPO now; APPO and IMPALA share it). The value head has
-its own trunk unless ``vf_share_layers`` is set.
+PPO's module. The value head has its own trunk unless ``vf_share_layers`` is set.
 """
 
 from __future__ import annotations

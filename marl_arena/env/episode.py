@@ -165,8 +165,9 @@ class StepOutcome:
 class MultiAgentEpisode:
     """Per-agent trajectories of one episode of one env copy.
 
-    ``module_for_agent`` is filled by the runner the first time an agent appears, from the
-    policy mapping function, which is therefore called once per agent per episode.
+    The runner adds an agent (``add_agent``, with the module id that the policy mapping
+    function gives it) the first time the agent appears, so the mapping function is called
+    once per agent per episode.
     """
 
     def __init__(self):

@@ -4,18 +4,26 @@ An id resolves, in this order, to: a creator registered with ``register_env``; a
 env ``"<scheme>:<name>"`` whose scheme is an entry point in the ``marl_arena.envs`` group
 (plugins register there; the library never imports them); a gymnasium id. A class can be
 given instead of an id: it is constructed with the env config.
+
+gymnasium retires old versions of its envs (``Taxi-v3`` became ``Taxi-v4`` in 1.4), and
+programs copied from documentation keep the old id. An id whose version gymnasium has
+replaced resolves to the newest registered version, with a one-line warning naming both.
 """
 
 from __future__ import annotations
 
 import difflib
+import logging
 from importlib.metadata import entry_points
 from typing import Any, Callable
 
 import gymnasium as gym
+from gymnasium.envs.registration import find_highest_version, get_env_id, parse_env_id
 
 from marl_arena.env.multi_agent_env import MultiAgentEnv
 from marl_arena.env.single_agent import SingleAgentEnvAdapter
+
+logger = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "marl_arena.envs"
 
@@ -58,6 +66,22 @@ def _plugin_creator(env_id: str) -> EnvCreator | None:
     return None
 
 
+def gymnasium_id(env_id: str) -> str | None:
+    """The registered gymnasium id for ``env_id``: itself, its successor if gymnasium replaced it, or None."""
+    if env_id in gym.registry:
+        return env_id
+    try:
+        namespace, name, version = parse_env_id(env_id)
+    except gym.error.Error:
+        return None
+    latest = find_highest_version(namespace, name)
+    if version is None or latest is None or latest <= version:
+        return None
+    successor = get_env_id(namespace, name, latest)
+    logger.warning("gymnasium has replaced %r by %r; making %r.", env_id, successor, successor)
+    return successor
+
+
 def _unknown_env_error(env_id: str) -> ValueError:
     known = list(_REGISTRY) + list(gym.registry.keys())
     close = difflib.get_close_matches(env_id, known, n=3)
@@ -78,9 +102,9 @@ def env_creator_for(env: str | type | Callable) -> Callable[[dict], MultiAgentEn
     if isinstance(env, str):
         creator = registered_env_creator(env) or _plugin_creator(env)
         if creator is None:
-            if env not in gym.registry:
+            env_id = gymnasium_id(env)
+            if env_id is None:
                 raise _unknown_env_error(env)
-            env_id = env
 
             def creator(config: dict) -> Any:
                 return gym.make(env_id, **config)

@@ -43,8 +43,9 @@ TRAINER_DIR = "trainers"
 class OpponentDraw:
     """A trainer's policy mapping: per episode, a random seat for the learner and a drawn opponent.
 
-    Picklable (it travels to Ray runners); the plan of an episode is made when its first
-    agent is mapped and dropped once both seats are.
+    Picklable (it travels to Ray runners); each runner draws from its own copy
+    (``for_env_runner``), so runners do not replay one sequence of opponents. The plan of an
+    episode is made when its first agent is mapped and dropped once both seats are.
     """
 
     learner: str
@@ -55,6 +56,16 @@ class OpponentDraw:
     def __post_init__(self) -> None:
         self._rng = np.random.default_rng(self.seed)
         self._plans: dict[int, list] = {}
+
+    def for_env_runner(self, worker_index: int) -> "OpponentDraw":
+        """This draw for env runner ``worker_index``: the same distribution, a random stream of its own.
+
+        Runner 0 samples in the driver, alone, and keeps the draw's own seed.
+        """
+        if worker_index == 0:
+            return dataclasses.replace(self)
+        seed = int(np.random.SeedSequence([self.seed, worker_index]).generate_state(1)[0])
+        return dataclasses.replace(self, seed=seed)
 
     def __call__(self, agent_id: Any, episode: MultiAgentEpisode | None = None, **kwargs: Any) -> str:
         key = episode.id_ if episode is not None else -1

@@ -18,7 +18,7 @@ FROZEN_KINDS = frozenset({"snapshot", "scripted"})
 """Players whose behaviour never changes: frozen copies of trainable players, scripted bots."""
 
 PLAYER_KINDS = TRAINABLE_KINDS | FROZEN_KINDS | {"human"}
-"""Every kind a player may have; a human plays through the CLI and is never matched automatically."""
+"""Every kind a player may have; a human plays from the dashboard's Play page and is never matched automatically."""
 
 
 @dataclass(frozen=True)

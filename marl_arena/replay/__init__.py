@@ -10,12 +10,11 @@ from marl_arena.replay.buffers import (
     ReplayBuffer,
     replay_buffer_from_config,
 )
-from marl_arena.replay.n_step import N_STEP_DISCOUNT, n_step_transitions
+from marl_arena.replay.n_step import n_step_transitions
 from marl_arena.replay.sum_tree import SumTree
 
 __all__ = [
     "BATCH_INDEXES",
-    "N_STEP_DISCOUNT",
     "REPLAY_BUFFER_TYPES",
     "WEIGHTS",
     "BaseReplayBuffer",

@@ -5,7 +5,7 @@ propagates rewards m steps per update instead of one. It must never cross the en
 trajectory segment: past a terminal there is nothing to add, and past a truncated end (a
 time limit or the end of a rollout fragment) the next rows belong to another agent,
 another episode or another sampling call. So near a segment end m shrinks below n, and
-the learner needs the discount of its bootstrap value per row: ``N_STEP_DISCOUNT``. (An
+the learner needs the discount of its bootstrap value per row: ``Columns.N_STEP_DISCOUNT``. (An
 EnvRunner of an n-step learner ends a mid-episode segment with n-1 ``LOOKAHEAD`` rows that
 it sends again next time, so only the look-ahead rows, which are dropped, get m < n there.)
 """
@@ -15,10 +15,6 @@ from __future__ import annotations
 import numpy as np
 
 from marl_arena.core.columns import Columns
-
-# gamma^m per row: what the learner multiplies its bootstrap value by (times 1 - terminated).
-# Belongs in marl_arena.core.columns.Columns; it lives here until the off-policy trainers land.
-N_STEP_DISCOUNT = Columns.N_STEP_DISCOUNT
 
 _REQUIRED = (Columns.REWARDS, Columns.NEXT_OBS, Columns.TERMINATEDS, Columns.TRUNCATEDS)
 
@@ -32,7 +28,7 @@ def n_step_transitions(batch: dict[str, np.ndarray], n: int, gamma: float) -> di
     - ``rewards``: sum_{k<m} gamma^k r_{t+k};
     - ``new_obs`` (and ``new_action_mask`` if present), ``terminateds``, ``truncateds``: those
       of step t+m-1, so a truncated end stays non-terminal and the learner bootstraps there;
-    - ``N_STEP_DISCOUNT``: gamma^m, the discount of the bootstrap value.
+    - ``Columns.N_STEP_DISCOUNT``: gamma^m, the discount of the bootstrap value (times 1 - terminated).
 
     The result is a batch of independent transitions, no longer of segments (``truncateds``
     marks the rows whose n-step transition reaches a truncated end). With n=1 it is the
@@ -67,5 +63,5 @@ def n_step_transitions(batch: dict[str, np.ndarray], n: int, gamma: float) -> di
     for key in (Columns.NEXT_OBS, Columns.NEXT_ACTION_MASK, Columns.TERMINATEDS, Columns.TRUNCATEDS):
         if key in batch:
             out[key] = np.asarray(batch[key])[last]
-    out[N_STEP_DISCOUNT] = (float(gamma) ** steps).astype(np.float32)
+    out[Columns.N_STEP_DISCOUNT] = (float(gamma) ** steps).astype(np.float32)
     return out

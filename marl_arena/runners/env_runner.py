@@ -21,7 +21,7 @@ from marl_arena.core.columns import Columns
 from marl_arena.core.rl_module import MultiRLModuleSpec, RLModuleSpec
 from marl_arena.env.episode import MultiAgentEpisode, StepOutcome
 from marl_arena.env.registry import EnvContext, env_creator_for
-from marl_arena.runners.module_specs import agent_pipelines, map_agent
+from marl_arena.runners.module_specs import agent_pipelines, map_agent, mapping_for_runner
 from marl_arena.runners.observation_pipeline import ObservationPipeline
 
 logger = logging.getLogger(__name__)
@@ -86,6 +86,7 @@ class EnvRunner:
         # n-step learners (an off-policy config's n_step) need n-1 steps of look-ahead past a sample's end.
         self._lookahead = max(0, int(getattr(config, "n_step", 1)) - 1)
         self._record_moves = config.record_moves
+        self._policy_mapping_fn = mapping_for_runner(config.policy_mapping_fn, worker_index)
         self._weights_version = 0
         self._episodes: list[MultiAgentEpisode] = [MultiAgentEpisode() for _ in self._envs]
         self._acting: list[list[Any]] = [[] for _ in self._envs]
@@ -266,7 +267,7 @@ class EnvRunner:
     def _add_new_agents(self, episode: MultiAgentEpisode, obs: dict, rewards: dict) -> None:
         for agent_id in (*obs, *rewards):
             if agent_id not in episode.agents:
-                episode.add_agent(agent_id, map_agent(self.config, agent_id, episode))
+                episode.add_agent(agent_id, map_agent(self.config, agent_id, episode, self._policy_mapping_fn))
 
     def _observe(self, outcomes: dict[int, tuple[StepOutcome, dict]]) -> None:
         """Run each agent's observation pipeline once over all sub-envs, then record."""
@@ -324,6 +325,7 @@ class EnvRunner:
     def set_policy_mapping_fn(self, policy_mapping_fn: Callable) -> None:
         """Use a new agent -> module mapping from the next episode on (a league's opponent draw)."""
         self.config.policy_mapping_fn = policy_mapping_fn
+        self._policy_mapping_fn = mapping_for_runner(policy_mapping_fn, self.worker_index)
 
     def ping(self) -> str:
         return "ok"

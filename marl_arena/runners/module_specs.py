@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from marl_arena.core.rl_module import MultiRLModuleSpec, RLModule, RLModuleSpec
 from marl_arena.env.episode import MultiAgentEpisode
@@ -10,15 +10,28 @@ from marl_arena.env.multi_agent_env import MultiAgentEnv
 from marl_arena.runners.observation_pipeline import ObservationPipeline, make_connector
 
 
-def map_agent(config, agent_id: Any, episode: MultiAgentEpisode) -> str:
-    """Call ``policy_mapping_fn`` and check that the module id it returns exists."""
-    module_id = config.policy_mapping_fn(agent_id, episode)
+def map_agent(config, agent_id: Any, episode: MultiAgentEpisode,
+              policy_mapping_fn: Callable | None = None) -> str:
+    """Call ``policy_mapping_fn`` (the config's by default) and check that the module id it returns exists."""
+    module_id = (policy_mapping_fn or config.policy_mapping_fn)(agent_id, episode)
     if module_id not in config.policies:
         raise ValueError(
             f"policy_mapping_fn mapped agent {agent_id!r} to module {module_id!r}, which is not "
             f"in multi_agent(policies=...) {sorted(config.policies)}."
         )
     return module_id
+
+
+def mapping_for_runner(policy_mapping_fn: Callable, worker_index: int) -> Callable:
+    """The mapping function env runner ``worker_index`` calls: its own copy when the function draws at random.
+
+    A mapping function travels to every runner actor by value, random generator included,
+    so every runner would replay one sequence of draws. A function with a
+    ``for_env_runner(worker_index)`` method (a league's opponent draw) gives each runner a
+    copy with its own random stream instead.
+    """
+    bind = getattr(policy_mapping_fn, "for_env_runner", None)
+    return bind(worker_index) if callable(bind) else policy_mapping_fn
 
 
 def agent_pipelines(config, env: MultiAgentEnv) -> dict[Any, ObservationPipeline]:
