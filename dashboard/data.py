@@ -19,7 +19,7 @@ import streamlit as st
 from marl_arena.core.rl_module import RLModule
 from marl_arena.league.module_specs import load_player_module
 from marl_arena.league.store import DB_NAME, LeagueStore, StoreError
-from marl_arena_dashboard import LEAGUE_DIR_ENV, queries
+from marl_arena_dashboard import LEAGUE_DIR_ENV, READ_ONLY_ENV, queries
 
 
 class LeagueUnavailable(Exception):
@@ -43,6 +43,11 @@ class League:
 
 def league_directory() -> str | None:
     return os.environ.get(LEAGUE_DIR_ENV) or None
+
+
+def read_only() -> bool:
+    """Whether the app was started with ``--read-only``: then no page may write to the store."""
+    return os.environ.get(READ_ONLY_ENV) == "1"
 
 
 def open_league(directory: str | None) -> League:

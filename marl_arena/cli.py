@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import ipaddress
 import json
 import logging
 import math
@@ -188,11 +189,27 @@ def dashboard(args: argparse.Namespace) -> int:
                          "(`marl-arena league run NAME --dir DIR`).")
     if importlib.util.find_spec("streamlit") is None:
         raise ValueError("The dashboard needs Streamlit: pip install 'marl-arena[dashboard]'.")
-    from marl_arena_dashboard import APP, LEAGUE_DIR_ENV, SERVER_ENV
+    from marl_arena_dashboard import APP, LEAGUE_DIR_ENV, READ_ONLY_ENV, SERVER_ENV
 
-    command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(args.port),
-               "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
-    return subprocess.call(command, env={**SERVER_ENV, **os.environ, LEAGUE_DIR_ENV: str(directory.resolve())})
+    if not _is_loopback(args.host):
+        reach = "see the league" if args.read_only else "see the league and store matches in it (see --read-only)"
+        logger.warning("The dashboard listens on %s:%d: anyone who can reach that address can %s.",
+                       args.host, args.port, reach)
+    command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", args.host,
+               "--server.port", str(args.port), "--browser.gatherUsageStats", "false",
+               "--client.toolbarMode", "minimal"]
+    env = {**SERVER_ENV, **os.environ, LEAGUE_DIR_ENV: str(directory.resolve())}
+    if args.read_only:
+        env[READ_ONLY_ENV] = "1"
+    return subprocess.call(command, env=env)
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only (a name other than localhost may be anything)."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -240,6 +257,11 @@ def make_parser() -> argparse.ArgumentParser:
     dashboard_parser = commands.add_parser("dashboard", help="open the Streamlit dashboard on a league directory")
     dashboard_parser.add_argument("dir", help="the league directory (its store may appear later: the page waits)")
     dashboard_parser.add_argument("--port", type=int, default=8501, help="port to serve on (default 8501)")
+    dashboard_parser.add_argument("--host", default="127.0.0.1",
+                                  help="address to listen on (default 127.0.0.1, this machine only; "
+                                       "0.0.0.0 exposes the dashboard to the network)")
+    dashboard_parser.add_argument("--read-only", action="store_true",
+                                  help="hide the Play page, so that the dashboard never writes to the store")
     dashboard_parser.set_defaults(handler=dashboard)
     return parser
 

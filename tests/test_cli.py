@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
+import subprocess
 
 import pytest
 
 from marl_arena.cli import main
+from marl_arena_dashboard import LEAGUE_DIR_ENV, READ_ONLY_ENV
 
 SMALL = ["--config", "train_batch_size_per_learner=256", "minibatch_size=64", "num_epochs=1", "--fcnet-hiddens", "16"]
 
@@ -83,3 +86,39 @@ def test_league_errors_are_clear(tmp_path, capsys):
     assert "ready-made leagues: take_away" in capsys.readouterr().err
     assert main(["league", "status", str(tmp_path / "none")]) == 2
     assert "No league store" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- dashboard
+@pytest.fixture
+def launched(monkeypatch):
+    """What ``marl-arena dashboard`` would run: ``subprocess.call`` records the command instead of serving."""
+    pytest.importorskip("streamlit")
+    calls = []
+    monkeypatch.setattr(subprocess, "call", lambda command, env: calls.append((command, env)) or 0)
+    return calls
+
+
+def _option(command: list[str], name: str) -> str:
+    return command[command.index(name) + 1]
+
+
+def test_dashboard_listens_on_this_machine_only_by_default(tmp_path, launched, caplog):
+    assert main(["dashboard", str(tmp_path)]) == 0
+    (command, env), = launched
+    assert _option(command, "--server.address") == "127.0.0.1" and _option(command, "--server.port") == "8501"
+    assert env[LEAGUE_DIR_ENV] == str(tmp_path.resolve()) and READ_ONLY_ENV not in env
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_dashboard_host_exposes_it_with_a_warning_naming_the_address(tmp_path, launched, caplog):
+    assert main(["dashboard", str(tmp_path), "--host", "0.0.0.0", "--port", "9000"]) == 0
+    (command, _), = launched
+    assert _option(command, "--server.address") == "0.0.0.0"
+    warning, = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "listens on 0.0.0.0:9000" in warning and "--read-only" in warning and "\n" not in warning
+
+
+def test_dashboard_read_only_tells_the_app(tmp_path, launched):
+    assert main(["dashboard", str(tmp_path), "--read-only"]) == 0
+    (command, env), = launched
+    assert env[READ_ONLY_ENV] == "1" and _option(command, "--server.address") == "127.0.0.1"

@@ -20,19 +20,16 @@ import pyspiel
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard_league import build_league, tic_tac_toe_league
+from dashboard_league import PAGES, assert_clean, build_league, open_page, tic_tac_toe_league
 from marl_arena.cli import main
 from marl_arena.env.registry import make_env
 from marl_arena.league.cycles import strategic_cycles
 from marl_arena.league.leaderboard import payoff_from_matches, store_leaderboard
 from marl_arena.league.module_specs import load_player_module
 from marl_arena.league.players import PlayerInfo
-from marl_arena.league.store import LeagueStore, MatchRecord, StoreError
+from marl_arena.league.store import DB_NAME, LeagueStore, MatchRecord, StoreError
 from marl_arena.runners.observation_pipeline import ObservationPipeline
-from marl_arena_dashboard import APP, LEAGUE_DIR_ENV, boards, play
-
-PAGES = {"leaderboard": "Leaderboard", "ratings": "Ratings and training", "payoff": "Payoff",
-         "graph": "League graph", "matches": "Matches", "play": "Play against an agent"}
+from marl_arena_dashboard import READ_ONLY_ENV, boards, play
 
 
 @pytest.fixture(scope="module")
@@ -47,23 +44,6 @@ def store(league_dir):
     store = LeagueStore(league_dir, read_only=True)
     yield store
     store.close()
-
-
-def open_page(monkeypatch, directory, page: str) -> AppTest:
-    """The app on ``directory``, switched to ``page`` and run (live refresh off: AppTest runs no timers)."""
-    monkeypatch.setenv(LEAGUE_DIR_ENV, str(directory))
-    app = AppTest.from_file(str(APP), default_timeout=60)
-    app.query_params["live"] = "off"
-    app.run()
-    if page != "leaderboard":
-        app.switch_page(f"views/{page}.py").run()
-    return app
-
-
-def assert_clean(app: AppTest, page: str) -> None:
-    assert not app.exception, [e.value for e in app.exception]
-    assert not app.error, [e.value for e in app.error]
-    assert [t.value for t in app.title] == [PAGES[page]]
 
 
 def chart_data(app: AppTest, index: int) -> list[pd.DataFrame]:
@@ -388,6 +368,24 @@ def test_pages_read_while_a_league_writes(monkeypatch, tmp_path):
     finally:
         writer.kill()
         writer.wait()
+
+
+# ---------------------------------------------------------------------- read-only
+def _stored_bytes(directory) -> tuple[bytes, bytes]:
+    """The store's database and its write-ahead log (which readers create empty: not a write)."""
+    wal = directory / f"{DB_NAME}-wal"
+    return (directory / DB_NAME).read_bytes(), wal.read_bytes() if wal.exists() else b""
+
+
+def test_a_read_only_dashboard_has_no_play_page_and_writes_nothing(monkeypatch, league_dir):
+    monkeypatch.setenv(READ_ONLY_ENV, "1")
+    before = _stored_bytes(league_dir)
+    for page in PAGES.keys() - {"play"}:
+        app = open_page(monkeypatch, league_dir, page)
+        assert_clean(app, page)
+    with pytest.raises(ValueError, match="play.py"):  # not among the app's pages
+        app.switch_page("views/play.py")
+    assert _stored_bytes(league_dir) == before
 
 
 # ---------------------------------------------------------------------- command line

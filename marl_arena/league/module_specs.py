@@ -86,9 +86,15 @@ def spec_from_json(data: dict[str, Any]) -> RLModuleSpec:
 
 
 def player_spec(base: RLModuleSpec, kind: str, metadata: dict[str, Any]) -> RLModuleSpec:
-    """The spec a league seats a player with: the trainers' spec, with a scripted player's own class."""
+    """The spec a league seats a player with: the trainers' spec, or a scripted player's own class.
+
+    A scripted player has no network, so it takes the trainers' spaces but not their model
+    config: a trainer's config may hold settings only its own module class knows (a DQN
+    trainer's ``num_atoms``, ``noisy``, ...), which a scripted class reading the default
+    config rejects once the config comes back from the store as a plain dict.
+    """
     if kind == "scripted":
-        return dataclasses.replace(base, module_class=import_object(metadata["module_class"]))
+        return dataclasses.replace(base, module_class=import_object(metadata["module_class"]), model_config=None)
     return dataclasses.replace(base)
 
 
