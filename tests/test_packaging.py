@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pathlib
 import re
-import tomllib
 
+import pytest
 from packaging.requirements import Requirement
+
+tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
 
 PYPROJECT = pathlib.Path(__file__).resolve().parent.parent / "pyproject.toml"
 FAST_MOVING = {"gymnasium", "pettingzoo", "open-spiel", "ray", "streamlit"}
