@@ -245,6 +245,19 @@ class Algorithm(abc.ABC):
                 group.add_module(module_id, spec, weights)
         self.module_spec.rl_module_specs[module_id] = spec
 
+    def reset_module(self, module_id: str) -> None:
+        """Restart a trained module as a new player, everywhere it lives.
+
+        The learners rebuild its weights, optimizers and learner state
+        (``LearnerGroup.reset_module``); the runners act with the new weights from their next
+        step. Off-policy algorithms also forget its replay.
+        """
+        if module_id not in self.learner_group.module_ids_to_train:
+            raise ValueError(f"reset_module: {module_id!r} is not a trained module; "
+                             f"trained modules: {sorted(self.learner_group.module_ids_to_train)}.")
+        self.learner_group.reset_module(module_id)
+        self._sync_weights()
+
     def set_policy_mapping_fn(self, policy_mapping_fn) -> None:
         """A new agent -> module mapping for every runner, from their next episodes on."""
         self.config.policy_mapping_fn = policy_mapping_fn

@@ -127,6 +127,11 @@ class OffPolicyAlgorithm(Algorithm):
             self.learner_group.foreach_learner("pop_td_errors")
         return metrics
 
+    def reset_module(self, module_id: str) -> None:
+        """Restart the module, and drop its replay: the old player's transitions are not the new one's."""
+        super().reset_module(module_id)
+        self.replay_buffer.clear(module_id)
+
     # ------------------------------------------------------------------ checkpoints
     def get_extra_state(self) -> dict[str, Any]:
         """The replay RNG and gradient-step credit; the buffers too with ``store_buffer_in_checkpoints``."""

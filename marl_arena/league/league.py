@@ -214,8 +214,8 @@ class League:
             "env_steps": steps, "env_steps_per_s": result["env_steps_per_s"],
             **{f"learner/{k}": v for k, v in result["learners"].get(learner, {}).items()},
         })
-        algo.save_to_path(str(self.directory / TRAINER_DIR / learner))
         snapshot = self._maybe_snapshot(learner, algo, distribution, steps)
+        algo.save_to_path(str(self.directory / TRAINER_DIR / learner))  # after a snapshot's reset, which it keeps
         return {"matches": len(matches), "elo": self.elo[learner], "opponents": distribution, "snapshot": snapshot,
                 "episode_return_mean": result["env_runners"]["episode_return_mean"]}
 
@@ -305,8 +305,8 @@ class League:
         return snapshot.id
 
     def _reset_weights(self, learner: str) -> None:
-        algo = self.trainers[learner]
-        algo.learner_group.set_weights({learner: algo.module_spec.rl_module_specs[learner].build().state_dict()})
+        """Restart ``learner`` as a new player: weights, optimizers, targets, replay and its runners' copy."""
+        self.trainers[learner].reset_module(learner)
 
     def play_matches(self, a: str, b: str, episodes: int) -> list[MatchRecord]:
         """Rated games between any two players (frozen or not), seats alternating; recorded like any match.

@@ -3,7 +3,13 @@
 An algorithm supplies ``compute_loss_for_module`` (and, where it needs one, a
 ``prepare_batch`` step such as GAE that runs once per batch before the minibatch epochs).
 Each trainable module has its own optimizers and its own epoch/minibatch loop.
-``gradient_reducer`` is the one seam where data-parallel learners average gradients.
+Data-parallel learners meet at two seams: ``gradient_reducer`` averages gradients, and
+``batch_reducer`` sums the batch statistics that must span every learner's shard (PPO's
+advantage standardisation and KL adaptation), so N learners update as one would on the
+whole batch.
+
+``reset_module`` restarts one module as a new learner would hold it; subclasses extend it
+with the per-module state they keep (target networks, temperatures, KL coefficients).
 
 A module has one optimizer (``DEFAULT_OPTIMIZER``) unless the algorithm's
 ``configure_optimizers_for_module`` names several, each over its own parameters. Then
@@ -39,6 +45,7 @@ class Learner(abc.ABC):
     def __init__(self, config, module_spec: MultiRLModuleSpec, device: str = "cpu"):
         self.config = config
         self.device = torch.device(device)
+        self._module_spec = module_spec
         self.module = module_spec.build().to(self.device)
         self.module.train()
         self.module_ids_to_train = [mid for mid in self.module.keys() if config.is_policy_to_train(mid)]
@@ -49,6 +56,8 @@ class Learner(abc.ABC):
         # Called on each module after backward(), before clipping; data-parallel learners
         # set it to an all-reduce that averages gradients across processes.
         self.gradient_reducer: Callable[[RLModule], None] | None = None
+        # Sums a tensor over data-parallel learners (an all-reduce); None for a single learner.
+        self.batch_reducer: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     # ------------------------------------------------------------------ what algorithms provide
     @abc.abstractmethod
@@ -71,6 +80,10 @@ class Learner(abc.ABC):
     def after_update(self, module_id: str, metrics: dict[str, float]) -> dict[str, float]:
         """Adjust per-module state from an update's metrics (PPO's KL coefficient); extra metrics out."""
         return {}
+
+    def sum_over_learners(self, tensor: torch.Tensor) -> torch.Tensor:
+        """``tensor`` summed over every data-parallel learner: statistics of the whole batch, not of a shard."""
+        return tensor if self.batch_reducer is None else self.batch_reducer(tensor)
 
     # ------------------------------------------------------------------ updates
     def update(self, batches: dict[str, dict[str, np.ndarray]], num_epochs: int = 1,
@@ -143,6 +156,23 @@ class Learner(abc.ABC):
         if len(norms) == 1:
             return {"gradients_global_norm": next(iter(norms.values()))}
         return {f"gradients_global_norm_{name}": norm for name, norm in norms.items()}
+
+    # ------------------------------------------------------------------ restarting a module
+    def reset_module(self, module_id: str) -> None:
+        """Restart ``module_id`` as a new player: fresh weights from its spec and new optimizers.
+
+        Nothing of the old player may carry over (a league's exploiter must find new
+        weaknesses, not refine old ones), so Adam's moments go with the weights. The module
+        object stays, so whatever refers to its parameters keeps working.
+        """
+        if module_id not in self.optimizers:
+            raise ValueError(f"reset_module: module {module_id!r} is not trained here; "
+                             f"trained modules: {sorted(self.optimizers)}.")
+        module = self.module[module_id]
+        fresh = self._module_spec.rl_module_specs[module_id].build()
+        module.load_state_dict(fresh.state_dict())
+        self.optimizers[module_id] = self.configure_optimizers_for_module(module_id, module)
+        logger.info("reset module %s to fresh weights and optimizers", module_id)
 
     # ------------------------------------------------------------------ weights and state
     def get_weights(self, module_ids: list[str] | None = None) -> dict[str, dict[str, Any]]:

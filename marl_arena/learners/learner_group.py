@@ -7,7 +7,11 @@ runners for the same cores and make updates many times slower.
 ``num_learners=0`` learns in the driver process (on the GPU when
 ``num_gpus_per_learner`` > 0). ``num_learners=N`` starts N Ray actors, each holding a
 full copy of the modules, each updating on its shard of the batch while
-``torch.distributed`` (gloo on CPU, nccl on GPU) averages their gradients.
+``torch.distributed`` (gloo on CPU, nccl on GPU) averages their gradients. Data-parallel
+learners are only correct while every rank holds the same state, so every rank takes rank
+0's whole learner state (weights, target networks, optimizer moments, RNGs, algorithm
+extras) when the group starts and after a module is reset; the ranks therefore also draw
+the same noise, each for its own rows.
 """
 
 from __future__ import annotations
@@ -67,6 +71,8 @@ class _DistributedLearner:
 
     def __init__(self, learner_class, config, module_spec, rank: int, world_size: int, address: str, port: int):
         torch.set_num_threads(max(1, int(config.num_cpus_per_learner)))
+        if config.seed is not None:  # losses that sample draw from torch's global generator
+            torch.manual_seed(config.seed)
         device = learner_device(config.num_gpus_per_learner)
         backend = "nccl" if device == "cuda" else "gloo"
         os.environ.setdefault("MASTER_ADDR", address)
@@ -74,16 +80,20 @@ class _DistributedLearner:
         torch.distributed.init_process_group(backend, rank=rank, world_size=world_size)
         self.learner = learner_class(config, module_spec, device=device)
         self.learner.gradient_reducer = self._all_reduce
+        self.learner.batch_reducer = self._sum
         self._world_size = world_size
-        # Every rank starts from rank 0's weights.
-        for param in self.learner.module.parameters():
-            torch.distributed.broadcast(param.data, src=0)
 
     def _all_reduce(self, module) -> None:
         for param in module.parameters():
             if param.grad is not None:
                 torch.distributed.all_reduce(param.grad, op=torch.distributed.ReduceOp.SUM)
                 param.grad /= self._world_size
+
+    @staticmethod
+    def _sum(tensor: torch.Tensor) -> torch.Tensor:
+        total = tensor.clone()
+        torch.distributed.all_reduce(total, op=torch.distributed.ReduceOp.SUM)
+        return total
 
     def update(self, batches, num_epochs, minibatch_size):
         return self.learner.update(batches, num_epochs, minibatch_size)
@@ -120,7 +130,20 @@ class LearnerGroup:
             remote.remote(learner_class, config, module_spec, rank, config.num_learners, address, port)
             for rank in range(config.num_learners)
         ]
-        ray.get([actor.call.remote("get_extra_state") for actor in self._actors])
+        self._align_to_first_learner()
+
+    def _align_to_first_learner(self) -> None:
+        """Give every learner actor rank 0's whole state (see the module docstring for why).
+
+        The state travels as an object reference from actor to actor and is never
+        deserialised in the driver, which may have no GPU for the optimizers' tensors.
+        Rank 0 loads its own state back, a no-op that makes this wait for every actor, so
+        one that failed to start fails here.
+        """
+        import ray
+
+        state = self._actors[0].call.remote("get_state")
+        ray.get([actor.call.remote("set_state", state) for actor in self._actors])
 
     def _call(self, method: str, *args) -> Any:
         if self.local_learner is not None:
@@ -152,6 +175,12 @@ class LearnerGroup:
 
     def get_weights(self, module_ids: list[str] | None = None) -> dict[str, dict[str, Any]]:
         return self._call("get_weights", module_ids)
+
+    def reset_module(self, module_id: str) -> None:
+        """Restart ``module_id`` on every learner (``Learner.reset_module``) with one set of fresh weights."""
+        self.foreach_learner("reset_module", module_id)
+        if self._actors:
+            self._align_to_first_learner()
 
     def set_weights(self, weights: dict[str, dict[str, Any]]) -> None:
         self.foreach_learner("set_weights", weights)

@@ -83,6 +83,13 @@ class OffPolicyLearner(Learner):
         self._last_target_update = num_env_steps_sampled_lifetime
         return {"target_updated": 1.0}
 
+    def reset_module(self, module_id: str) -> None:
+        """A fresh module and optimizers, a target equal to the fresh online network, and no TD
+        errors of the old player (they name replay slots that the algorithm clears with it)."""
+        super().reset_module(module_id)
+        update_target(self.target_modules[module_id], self.target_source(module_id), 1.0)
+        self._td_errors.pop(module_id, None)
+
     # ------------------------------------------------------------------ checkpoints
     def get_extra_state(self) -> dict[str, Any]:
         return {

@@ -300,6 +300,10 @@ class MultiAgentReplayBuffer:
                 self._buffers[module_id] = replay_buffer_from_config(self.replay_buffer_config)
             self._buffers[module_id].add(batch)
 
+    def clear(self, module_id: str) -> None:
+        """Forget every transition of ``module_id``; its buffer appears again with its next ones."""
+        self._buffers.pop(module_id, None)
+
     def sample(self, batch_size: int, rng: np.random.Generator, module_id: str | None = None) -> dict[str, Batch]:
         """``batch_size`` transitions of ``module_id``, or of every module holding some (None)."""
         module_ids = [module_id] if module_id is not None else [m for m, b in self._buffers.items() if len(b)]

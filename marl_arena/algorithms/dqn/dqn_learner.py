@@ -131,6 +131,13 @@ class DQNLearner(OffPolicyLearner):
         for mid in self.module_ids_to_train:
             self.module[mid].epsilon.fill_(epsilon)
 
+    def reset_module(self, module_id: str) -> None:
+        """A fresh Q module that explores with the schedule's current epsilon: the schedule follows
+        the algorithm's sampled env steps, which a reset does not turn back."""
+        epsilon = float(self.module[module_id].epsilon)
+        super().reset_module(module_id)
+        self.module[module_id].epsilon.fill_(epsilon)
+
     def after_training_step(self, num_env_steps_sampled_lifetime: int) -> dict[str, float]:
         """Set epsilon from the schedule; the base class updates the targets."""
         epsilon = epsilon_at(self.config.epsilon, num_env_steps_sampled_lifetime)

@@ -1,5 +1,9 @@
 """PPO's learner: GAE once per batch, then the clipped surrogate, clipped value loss,
-entropy bonus and adaptive KL penalty per minibatch."""
+entropy bonus and adaptive KL penalty per minibatch.
+
+The advantages' standardisation and the KL adaptation use statistics of the whole batch,
+summed over data-parallel learners (``sum_over_learners``): N learners on N shards then
+update exactly as one learner on the whole batch, and keep one KL coefficient."""
 
 from __future__ import annotations
 
@@ -29,13 +33,19 @@ class PPOLearner(Learner):
             self.config.gamma, self.config.lambda_,
         )
         self._explained_variance = explained_variance(targets, values.cpu().numpy())
-        advantages_t = torch.as_tensor(advantages, device=self.device)
-        if len(advantages_t) > 1:
-            advantages_t = (advantages_t - advantages_t.mean()) / (advantages_t.std() + 1e-8)
-        batch[Columns.ADVANTAGES] = advantages_t
+        batch[Columns.ADVANTAGES] = self._standardize(torch.as_tensor(advantages, device=self.device))
         batch[Columns.VALUE_TARGETS] = torch.as_tensor(targets, device=self.device)
         batch[Columns.VF_PREDS] = values
         return batch
+
+    def _standardize(self, advantages: torch.Tensor) -> torch.Tensor:
+        """(A - mean) / std, both over every learner's rows (std with Bessel's correction)."""
+        count, total = self.sum_over_learners(torch.stack([advantages.new_tensor(len(advantages)), advantages.sum()]))
+        if count <= 1:
+            return advantages
+        mean = total / count
+        variance = self.sum_over_learners(((advantages - mean) ** 2).sum()) / (count - 1)
+        return (advantages - mean) / (variance.sqrt() + 1e-8)
 
     def compute_loss_for_module(self, module_id: str, module: RLModule, batch: TensorBatch,
                                 fwd_out: TensorBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -70,12 +80,19 @@ class PPOLearner(Learner):
     def after_update(self, module_id: str, metrics: dict[str, float]) -> dict[str, float]:
         """Adapt the KL coefficient towards ``kl_target`` (doubling or halving band)."""
         if self.config.use_kl_loss:
-            kl = metrics.get("mean_kl_loss", 0.0)
+            kl_sum, learners = self.sum_over_learners(
+                torch.tensor([metrics.get("mean_kl_loss", 0.0), 1.0], dtype=torch.float64, device=self.device))
+            kl = float(kl_sum / learners)
             if kl > 2.0 * self.config.kl_target:
                 self.kl_coeffs[module_id] *= 1.5
             elif kl < 0.5 * self.config.kl_target:
                 self.kl_coeffs[module_id] *= 0.5
         return {"curr_kl_coeff": self.kl_coeffs[module_id], "vf_explained_var": self._explained_variance}
+
+    def reset_module(self, module_id: str) -> None:
+        """A fresh module and optimizer, with the KL coefficient back at ``kl_coeff``."""
+        super().reset_module(module_id)
+        self.kl_coeffs[module_id] = float(self.config.kl_coeff)
 
     def get_extra_state(self) -> dict[str, Any]:
         return {"kl_coeffs": dict(self.kl_coeffs)}

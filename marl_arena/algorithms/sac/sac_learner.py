@@ -37,9 +37,17 @@ def _legal(batch: TensorBatch, mask_key: str, like: torch.Tensor) -> torch.Tenso
 class SACLearner(OffPolicyLearner):
     def __init__(self, config, module_spec, device: str = "cpu"):
         super().__init__(config, module_spec, device)
-        with torch.no_grad():
-            for mid in self.module_ids_to_train:
-                self.module[mid].log_alpha.fill_(math.log(config.initial_alpha))
+        for mid in self.module_ids_to_train:
+            self._reset_temperature(mid)
+
+    @torch.no_grad()
+    def _reset_temperature(self, module_id: str) -> None:
+        self.module[module_id].log_alpha.fill_(math.log(self.config.initial_alpha))
+
+    def reset_module(self, module_id: str) -> None:
+        """A fresh module, optimizers and target critics, with the temperature back at ``initial_alpha``."""
+        super().reset_module(module_id)
+        self._reset_temperature(module_id)
 
     def target_source(self, module_id: str) -> torch.nn.Module:
         """Only the critics have target copies; the policy acts on the next state directly."""
