@@ -14,7 +14,7 @@ import conftest  # noqa: F401  (registers "ma_cartpole")
 from marl_arena.algorithms import DQN, DQNConfig
 from marl_arena.algorithms.dqn.dqn_config import epsilon_at
 from marl_arena.algorithms.dqn.dqn_learner import q_targets
-from marl_arena.learners.off_policy_learner import update_target
+from marl_arena.learners.target_networks import update_target
 from marl_arena.algorithms.registry import config_for
 from marl_arena.core import Columns, DuelingQModule, QModule
 

@@ -2,10 +2,12 @@
 
 from marl_arena.algorithms.algorithm import Algorithm
 from marl_arena.algorithms.algorithm_config import AlgorithmConfig
+from marl_arena.algorithms.appo import APPO, APPOConfig
 from marl_arena.algorithms.checkpoints import CheckpointError
 from marl_arena.algorithms.dqn import DQN, DQNConfig
+from marl_arena.algorithms.impala import IMPALA, IMPALAConfig
 from marl_arena.algorithms.ppo import PPO, PPOConfig
 from marl_arena.algorithms.sac import SAC, SACConfig
 
-__all__ = ["Algorithm", "AlgorithmConfig", "CheckpointError", "DQN", "DQNConfig", "PPO", "PPOConfig", "SAC",
-           "SACConfig"]
+__all__ = ["APPO", "APPOConfig", "Algorithm", "AlgorithmConfig", "CheckpointError", "DQN", "DQNConfig", "IMPALA",
+           "IMPALAConfig", "PPO", "PPOConfig", "SAC", "SACConfig"]

@@ -125,10 +125,12 @@ class Algorithm(abc.ABC):
         for result in results:
             self._episodes.extend(result.episodes)
 
-    def _sync_weights(self) -> None:
+    def _sync_weights(self, blocking: bool = True) -> None:
+        """Send the trained modules' weights to the runners as the next weights version
+        (``blocking=False``: runners busy sampling load them before their next fragment)."""
         self._weights_version += 1
         weights = self.learner_group.get_weights(self.learner_group.module_ids_to_train)
-        self.env_runner_group.sync_weights(weights, self._weights_version)
+        self.env_runner_group.sync_weights(weights, self._weights_version, blocking=blocking)
 
     def train(self) -> dict[str, Any]:
         """One training iteration; returns RLlib-style nested metrics."""

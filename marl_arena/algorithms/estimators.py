@@ -33,3 +33,42 @@ def explained_variance(targets: np.ndarray, predictions: np.ndarray) -> float:
     if variance == 0:
         return -1.0
     return float(max(-1.0, 1.0 - np.var(targets - predictions) / variance))
+
+
+def compute_vtrace(behaviour_logp: np.ndarray, target_logp: np.ndarray, rewards: np.ndarray,
+                   values: np.ndarray, next_values: np.ndarray, terminateds: np.ndarray,
+                   truncateds: np.ndarray, gamma: float, clip_rho_threshold: float | None = 1.0,
+                   clip_pg_rho_threshold: float | None = 1.0,
+                   clip_c_threshold: float | None = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """V-trace value targets ``vs`` and policy-gradient advantages (Espeholt et al. 2018, eq. 1).
+
+    ``behaviour_logp`` is the log-probability of each action under the policy that acted,
+    ``target_logp`` under the policy being evaluated; their ratio rho is clipped at
+    ``clip_rho_threshold`` in the TD errors, at ``clip_c_threshold`` in the trace and at
+    ``clip_pg_rho_threshold`` in the advantages (None: no clipping). The advantage of a row
+    is ``rho_pg * (r + gamma * vs_next - V)``, where ``vs_next`` is the next row's target
+    inside a segment, ``next_values`` at a truncated end and 0 at a terminal one.
+    With equal policies (rho = 1) the targets are the lambda = 1 GAE returns.
+    """
+    rhos = np.exp(target_logp.astype(np.float64) - behaviour_logp.astype(np.float64))
+    clipped_rhos = _clip_above(rhos, clip_rho_threshold)
+    cs = _clip_above(rhos, clip_c_threshold)
+    not_terminal = 1.0 - terminateds.astype(np.float64)
+    continues = 1.0 - (terminateds | truncateds).astype(np.float64)
+    deltas = clipped_rhos * (rewards + gamma * next_values * not_terminal - values)
+    decay = gamma * cs * continues
+    corrections = np.empty_like(deltas)
+    running = 0.0
+    for t in range(len(deltas) - 1, -1, -1):
+        running = deltas[t] + decay[t] * running
+        corrections[t] = running
+    vs = values + corrections
+    # The next row's target where the segment goes on; the bootstrap value where it ends.
+    following = np.append(vs[1:], 0.0)
+    next_vs = np.where(continues > 0, following, next_values * not_terminal)
+    advantages = _clip_above(rhos, clip_pg_rho_threshold) * (rewards + gamma * next_vs - values)
+    return vs.astype(np.float32), advantages.astype(np.float32)
+
+
+def _clip_above(x: np.ndarray, threshold: float | None) -> np.ndarray:
+    return x if threshold is None else np.minimum(x, threshold)

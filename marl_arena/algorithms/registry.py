@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from marl_arena.algorithms.algorithm_config import AlgorithmConfig
+from marl_arena.algorithms.appo import APPOConfig
 from marl_arena.algorithms.dqn import DQNConfig
+from marl_arena.algorithms.impala import IMPALAConfig
 from marl_arena.algorithms.ppo import PPOConfig
 from marl_arena.algorithms.sac import SACConfig
 
-ALGORITHM_CONFIGS: dict[str, type[AlgorithmConfig]] = {"ppo": PPOConfig, "dqn": DQNConfig, "sac": SACConfig}
+ALGORITHM_CONFIGS: dict[str, type[AlgorithmConfig]] = {"ppo": PPOConfig, "dqn": DQNConfig, "sac": SACConfig,
+                                                       "impala": IMPALAConfig, "appo": APPOConfig}
 
 
 def config_for(name: str) -> AlgorithmConfig:

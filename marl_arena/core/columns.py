@@ -21,6 +21,8 @@ class Columns:
     NEXT_ACTION_MASK = "new_action_mask"
     ACTION_DIST_INPUTS = "action_dist_inputs"
     ACTION_LOGP = "action_logp"
+    # APPO: the target (old) policy's action-distribution inputs, computed by the learner.
+    TARGET_NETWORK_ACTION_DIST_INPUTS = "target_network_action_dist_inputs"
     VF_PREDS = "vf_preds"
     # Q-learning: Q(s, .) of every action, one row per observation (masking is the user's job).
     QF_PREDS = "qf_preds"

@@ -19,18 +19,7 @@ from torch import nn
 
 from marl_arena.core.columns import Columns
 from marl_arena.learners.learner import Learner, TensorBatch
-
-
-@torch.no_grad()
-def update_target(target: nn.Module, online: nn.Module, tau: float = 1.0) -> None:
-    """theta' <- tau theta + (1 - tau) theta' over parameters; buffers are copied."""
-    for target_param, param in zip(target.parameters(), online.parameters()):
-        if tau >= 1.0:
-            target_param.copy_(param)
-        else:
-            target_param.lerp_(param, tau)
-    for target_buffer, buffer in zip(target.buffers(), online.buffers()):
-        target_buffer.copy_(buffer)
+from marl_arena.learners.target_networks import update_target
 
 
 class OffPolicyLearner(Learner):

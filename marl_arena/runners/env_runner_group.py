@@ -3,6 +3,14 @@
 Weights travel once per sync through Ray's object store. A runner actor that dies is
 started again with the current weights and its share of the sample is asked of it anew,
 so training goes on (``restart_failed_env_runners``).
+
+Two ways to sample: ``sample`` is a barrier (every runner's share, then return), what
+synchronous algorithms use; ``sample_async`` keeps one sample call in flight on every
+runner and returns whichever fragments have finished, what IMPALA and APPO use. In the
+asynchronous mode a weight sync only puts the weights into the object store
+(``blocking=False``); each runner loads them just before its next fragment, which is as
+early as a runner busy sampling could anyway, and a dead runner's in-flight fragment is
+dropped.
 """
 
 from __future__ import annotations
@@ -34,6 +42,9 @@ class EnvRunnerGroup:
         self._weights = None
         self._version = 0
         self._added_weights: dict[str, dict] = {}  # weights of modules added after start
+        self._actor_versions = [0] * num_env_runners  # the weights version each actor was sent last
+        self._in_flight: dict[Any, int] = {}  # sample_async: object ref -> actor position
+        self.num_dropped_samples = 0
         self.local_runner: EnvRunner | None = None
         self._actors: list = []
         self._env_creator = env_creator_for(config.env)
@@ -74,6 +85,7 @@ class EnvRunnerGroup:
         )
         if self._weights is not None:
             actor.set_weights.remote(self._weights, self._version)
+            self._actor_versions[index - 1] = self._version
         if self._added_weights:
             actor.set_weights.remote(self._added_weights)
         return actor
@@ -96,8 +108,12 @@ class EnvRunnerGroup:
         self.config.policy_mapping_fn = policy_mapping_fn
         self.foreach_runner("set_policy_mapping_fn", policy_mapping_fn)
 
-    def sync_weights(self, weights: dict, version: int) -> None:
-        """Send module weights to every runner (one object-store put for all actors)."""
+    def sync_weights(self, weights: dict, version: int, blocking: bool = True) -> None:
+        """Send module weights to every runner (one object-store put for all actors).
+
+        ``blocking=False`` returns at once: each actor loads the weights before its next
+        ``sample_async`` fragment (a busy actor could not load them earlier).
+        """
         self._version = version
         if self.local_runner is not None:
             self.local_runner.set_weights(weights, version)
@@ -105,7 +121,9 @@ class EnvRunnerGroup:
         import ray
 
         self._weights = ray.put(weights)
-        ray.get([actor.set_weights.remote(self._weights, version) for actor in self._actors])
+        if blocking:
+            ray.get([actor.set_weights.remote(self._weights, version) for actor in self._actors])
+            self._actor_versions = [version] * len(self._actors)
 
     def sample(self, num_timesteps: int | None = None, num_episodes: int | None = None,
                explore: bool | None = None) -> list[SampleResult]:
@@ -139,6 +157,48 @@ class EnvRunnerGroup:
                 pending[self._actors[index].sample.remote(**share)] = index
         return results
 
+    def sample_async(self, num_timesteps: int, timeout_s: float | None = 0.0) -> list[SampleResult]:
+        """The fragments that have finished since the last call; every runner always has one in flight.
+
+        Each fragment is ``num_timesteps`` env steps with the weights the runner had when it
+        started (``SampleResult.weights_version``). Waits up to ``timeout_s`` (None: no limit)
+        for the first fragment, then takes all that are ready. A runner that died is restarted
+        and its fragment dropped (``num_dropped_samples``). In the driver (no actors) this is
+        one blocking ``sample`` call.
+        """
+        if self.local_runner is not None:
+            return [self.local_runner.sample(num_timesteps=num_timesteps)]
+        import ray
+        from ray.exceptions import RayActorError
+
+        busy = set(self._in_flight.values())
+        for index in range(len(self._actors)):
+            if index not in busy:
+                self._submit_sample(index, num_timesteps)
+        ready, _ = ray.wait(list(self._in_flight), num_returns=1, timeout=timeout_s)
+        if ready:
+            ready, _ = ray.wait(list(self._in_flight), num_returns=len(self._in_flight), timeout=0)
+        elif timeout_s:
+            logger.warning("No %s returned a fragment within %.0f s.", self.name, timeout_s)
+        results = []
+        for ref in ready:
+            index = self._in_flight.pop(ref)
+            try:
+                results.append(ray.get(ref))
+            except RayActorError as error:
+                self._restart(index, error)
+                self.num_dropped_samples += 1
+            self._submit_sample(index, num_timesteps)
+        return results
+
+    def _submit_sample(self, index: int, num_timesteps: int) -> None:
+        """Start a fragment on actor ``index``, loading the latest weights first if it lacks them."""
+        actor = self._actors[index]
+        if self._weights is not None and self._actor_versions[index] != self._version:
+            actor.set_weights.remote(self._weights, self._version)
+            self._actor_versions[index] = self._version
+        self._in_flight[actor.sample.remote(num_timesteps=num_timesteps)] = index
+
     def _restart(self, index: int, error: Exception) -> None:
         if not self.config.restart_failed_env_runners:
             raise RuntimeError(
@@ -163,3 +223,4 @@ class EnvRunnerGroup:
         for actor in self._actors:
             ray.kill(actor)
         self._actors = []
+        self._in_flight = {}

@@ -17,6 +17,15 @@ from marl_arena.core.rl_module import RLModule
 from marl_arena.learners.learner import Learner, TensorBatch
 
 
+def adapted_kl_coeff(coeff: float, kl: float, kl_target: float) -> float:
+    """The KL penalty coefficient moved towards ``kl_target``: x1.5 above twice the target, x0.5 below half."""
+    if kl > 2.0 * kl_target:
+        return coeff * 1.5
+    if kl < 0.5 * kl_target:
+        return coeff * 0.5
+    return coeff
+
+
 class PPOLearner(Learner):
     def __init__(self, config, module_spec, device: str = "cpu"):
         super().__init__(config, module_spec, device)
@@ -82,11 +91,8 @@ class PPOLearner(Learner):
         if self.config.use_kl_loss:
             kl_sum, learners = self.sum_over_learners(
                 torch.tensor([metrics.get("mean_kl_loss", 0.0), 1.0], dtype=torch.float64, device=self.device))
-            kl = float(kl_sum / learners)
-            if kl > 2.0 * self.config.kl_target:
-                self.kl_coeffs[module_id] *= 1.5
-            elif kl < 0.5 * self.config.kl_target:
-                self.kl_coeffs[module_id] *= 0.5
+            self.kl_coeffs[module_id] = adapted_kl_coeff(self.kl_coeffs[module_id], float(kl_sum / learners),
+                                                         self.config.kl_target)
         return {"curr_kl_coeff": self.kl_coeffs[module_id], "vf_explained_var": self._explained_variance}
 
     def reset_module(self, module_id: str) -> None:
