@@ -1,11 +1,17 @@
 """IMPALA and APPO: smoke runs per learning path, learning checks, the circular buffer, the
 target network, checkpoints, config validation, a league trainer, and (last, on Ray) two
-runners sampling asynchronously through a killed runner."""
+runners sampling asynchronously through a killed runner and through a stalled env, and the
+learner thread updating while the driver samples."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import threading
+import time
+
+import gymnasium as gym
 
 import numpy as np
 import pytest
@@ -15,6 +21,7 @@ from marl_arena.algorithms import APPO, IMPALA, APPOConfig, IMPALAConfig
 from marl_arena.algorithms.impala.circular_buffer import CircularBuffer, TrainBatch
 from marl_arena.algorithms.impala.impala import ALL_MODULES
 from marl_arena.core.scripted import RandomModule
+from marl_arena.env import register_env
 from marl_arena.league.league_config import LeagueConfig
 
 CONFIGS = {"impala": IMPALAConfig, "appo": APPOConfig}
@@ -297,3 +304,96 @@ def test_two_data_parallel_appo_learners_stay_in_sync(ray_session):
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
     assert all(torch.equal(targets[0][k], targets[1][k]) for k in targets[0])
     assert states[0]["extra"]["kl_coeffs"] == states[1]["extra"]["kl_coeffs"] != {"default_policy": 1.0}
+
+
+@pytest.mark.ray
+def test_a_stalled_env_is_reported_and_its_runner_replaced_while_training_goes_on(ray_session, tmp_path, caplog):
+    def stall_once_cartpole(env_config):
+        """CartPole that, in env runner 1 only, hangs for a minute after ``stall_after`` steps, once per
+        test (a marker file tells the replacement runner that the stall already happened). Made inside
+        the test so that Ray's actors get it by value: they cannot import this module."""
+
+        class StallOnce(gym.Wrapper):
+            def __init__(self):
+                super().__init__(gym.make("CartPole-v1"))
+                self.stalls = env_config.worker_index == 1 and env_config.vector_index == 0
+                self.steps = 0
+
+            def step(self, action):
+                self.steps += 1
+                if self.stalls and self.steps == env_config["stall_after"] and not os.path.exists(env_config["marker"]):
+                    open(env_config["marker"], "w").close()
+                    time.sleep(60)
+                return self.env.step(action)
+
+        return StallOnce()
+
+    register_env("stall_once_cartpole", stall_once_cartpole)
+    config = (tiny("appo", env="stall_once_cartpole", steps=1000)
+              .environment("stall_once_cartpole", env_config={"marker": str(tmp_path / "stalled"), "stall_after": 150})
+              .env_runners(num_env_runners=2, sample_timeout_s=2.0))
+    built = config.build_algo()
+    try:
+        started = time.perf_counter()
+        results = []
+        while built.env_runner_group.num_stalled_restarts == 0 and time.perf_counter() - started < 30:
+            results.append(built.train())
+        results.append(built.train())  # with the new runner 1
+        elapsed = time.perf_counter() - started
+    finally:
+        built.stop()
+    assert os.path.exists(tmp_path / "stalled")
+    last = results[-1]
+    assert last["env_runners"]["num_env_runner_stall_restarts"] == 1
+    assert last["env_runners"]["num_env_runner_restarts"] == 1
+    assert last["learners"][ALL_MODULES]["num_samples_dropped_lifetime"] == 1
+    assert any("env runner 1 has not returned" in r.getMessage() for r in caplog.records)
+    # The learner never waited out the stall: runner 2 kept it busy, every iteration updated.
+    assert all(r["learners"][ALL_MODULES]["num_updates"] >= 1 for r in results)
+    assert elapsed < 25
+
+
+@pytest.mark.ray
+def test_the_learner_thread_updates_while_the_driver_samples_without_racing(ray_session):
+    built = tiny("appo", steps=1000).env_runners(num_env_runners=2).build_algo()
+    group = built.env_runner_group
+    sampling = threading.Event()
+    update_threads, overlapping, synced = set(), [], []
+    update_once, sample_async, sync_weights = built._update_once, group.sample_async, group.sync_weights
+
+    def spy_update(staleness):
+        metrics = update_once(staleness)
+        if metrics is not None:
+            update_threads.add(threading.get_ident())
+            overlapping.append(sampling.is_set())
+        return metrics
+
+    def spy_sample(*args, **kwargs):
+        sampling.set()
+        try:
+            return sample_async(*args, **kwargs)
+        finally:
+            sampling.clear()
+
+    def spy_sync(weights, version, blocking=True):
+        synced.append(version)
+        sync_weights(weights, version, blocking)
+
+    built._update_once, group.sample_async, group.sync_weights = spy_update, spy_sample, spy_sync
+    try:
+        results = [built.train() for _ in range(3)]
+        sent = ray_session.get(group._weights)
+        learner = built.learner_group.get_weights()
+        version = built._weights_version
+    finally:
+        built.stop()
+    assert update_threads and threading.get_ident() not in update_threads  # updates ran on the learner thread
+    assert any(overlapping)  # ... while the driver was collecting fragments
+    # Every broadcast is the next version, and the version the runners are sent is the learner's weights.
+    assert synced == list(range(2, version + 1)) and group._version == version
+    assert all(torch.equal(sent["default_policy"][k], v) for k, v in learner["default_policy"].items())
+    shared = [r["learners"][ALL_MODULES] for r in results]
+    assert sum(s["num_updates"] for s in shared) == shared[-1]["num_updates_lifetime"] == len(overlapping)
+    assert shared[-1]["num_weight_broadcasts_lifetime"] == len(synced)  # broadcast_interval=1
+    for s in shared:
+        assert s["num_updates"] >= 1 and 0 <= s["sample_staleness_mean"] <= s["sample_staleness_max"]

@@ -23,7 +23,7 @@ from marl_arena.algorithms import checkpoints
 from marl_arena.algorithms.algorithm_config import AlgorithmConfig
 from marl_arena.algorithms.metrics import EpisodeWindow, summarize_episodes
 from marl_arena.core.actor_critic import ActorCriticModule
-from marl_arena.core.rl_module import DEFAULT_MODULE_ID, RLModule, RLModuleSpec
+from marl_arena.core.rl_module import DEFAULT_MODULE_ID, MultiRLModuleSpec, RLModule, RLModuleSpec
 from marl_arena.env.registry import EnvContext, make_env
 from marl_arena.learners.learner_group import LearnerGroup
 from marl_arena.runners.env_runner import EpisodeStats, SampleResult, concat_segments
@@ -77,6 +77,7 @@ class Algorithm(abc.ABC):
         self._episodes = EpisodeWindow(self.config.metrics_num_episodes_for_smoothing)
         self._iteration_sampled: list[SampleResult] = []
         self._timers: dict[str, float] = {}
+        self._added_modules: dict[str, tuple[RLModuleSpec, Any]] = {}  # add_module's, for groups built later
         self._sync_weights()
 
     def _plan_resources(self) -> dict[str, float]:
@@ -167,6 +168,7 @@ class Algorithm(abc.ABC):
                 "num_agent_steps_sampled": agent_steps,
                 "num_env_steps_sampled_lifetime": counters["num_env_steps_sampled_lifetime"],
                 "num_env_runner_restarts": self.env_runner_group.num_restarts,
+                "num_env_runner_stall_restarts": self.env_runner_group.num_stalled_restarts,
                 "num_sub_env_restarts": sum(r.num_env_restarts for r in sampled),
             },
             "learners": learner_metrics,
@@ -196,10 +198,14 @@ class Algorithm(abc.ABC):
         if self.eval_env_runner_group is None:
             # Its own runners and envs, so evaluation never disturbs training episodes.
             evaluation_config = self.config.get_evaluation_config_object()
+            base = MultiRLModuleSpec({mid: spec for mid, spec in self.module_spec.rl_module_specs.items()
+                                      if mid not in self._added_modules})
             self.eval_env_runner_group = EnvRunnerGroup(
-                evaluation_config, self.module_spec, self.config.evaluation_num_env_runners,
+                evaluation_config, base, self.config.evaluation_num_env_runners,
                 self._evaluation_cpus, name="evaluation runner",
             )
+            for module_id, (spec, weights) in self._added_modules.items():
+                self.eval_env_runner_group.add_module(module_id, spec, weights)
         return self.eval_env_runner_group
 
     def evaluate(self) -> dict[str, Any]:
@@ -232,9 +238,12 @@ class Algorithm(abc.ABC):
             raise ValueError("get_module() needs num_learners=0; with remote learners use learner_group.get_weights().")
         return self.learner_group.local_learner.module[module_id]
 
-    def add_module(self, module_id: str, weights: dict[str, Any], spec: RLModuleSpec | None = None) -> None:
+    def add_module(self, module_id: str, weights: Any, spec: RLModuleSpec | None = None) -> None:
         """Add a frozen module (a league opponent) to every runner; it acts but never trains.
 
+        ``weights``: a state dict, or a ``WeightsRef`` to weights already in Ray's object
+        store (a league puts each snapshot there once for all its trainers). Runners keep at
+        most ``max_opponents_per_runner`` added modules built (see ``EnvRunner``).
         ``spec`` defaults to the spec of the first module, the usual case of a snapshot of
         a trained player.
         """
@@ -246,6 +255,7 @@ class Algorithm(abc.ABC):
             if group is not None:
                 group.add_module(module_id, spec, weights)
         self.module_spec.rl_module_specs[module_id] = spec
+        self._added_modules[module_id] = (spec, weights)
 
     def reset_module(self, module_id: str) -> None:
         """Restart a trained module as a new player, everywhere it lives.

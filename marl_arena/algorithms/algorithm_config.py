@@ -54,6 +54,9 @@ class AlgorithmConfig:
         self.record_moves = False
         """Keep every episode's (agent, action) sequence in its EpisodeStats: a league stores them
         for replays; off by default, as it costs a little on every env step and transfer."""
+        self.max_opponents_per_runner: int | None = None
+        """Most modules added after the start (league opponents) a runner keeps built; the least
+        recently drawn are dropped and rebuilt on demand. None: no limit."""
         # learners()
         self.num_learners = 0
         self.num_gpus_per_learner: float = 0.0
@@ -108,13 +111,15 @@ class AlgorithmConfig:
                     env_to_module_connector: Callable | None = NotProvided,
                     num_cpus_per_env_runner: float = NotProvided, explore: bool = NotProvided,
                     sample_timeout_s: float | None = NotProvided,
-                    record_moves: bool = NotProvided) -> "AlgorithmConfig":
+                    record_moves: bool = NotProvided,
+                    max_opponents_per_runner: int | None = NotProvided) -> "AlgorithmConfig":
         """Sampling: how many Ray runner actors (0 samples in the driver), envs per runner, ..."""
         return self._set(num_env_runners=num_env_runners, num_envs_per_env_runner=num_envs_per_env_runner,
                          rollout_fragment_length=rollout_fragment_length,
                          env_to_module_connector=env_to_module_connector,
                          num_cpus_per_env_runner=num_cpus_per_env_runner, explore=explore,
-                         sample_timeout_s=sample_timeout_s, record_moves=record_moves)
+                         sample_timeout_s=sample_timeout_s, record_moves=record_moves,
+                         max_opponents_per_runner=max_opponents_per_runner)
 
     def learners(self, *, num_learners: int = NotProvided, num_gpus_per_learner: float = NotProvided,
                  num_cpus_per_learner: float = NotProvided) -> "AlgorithmConfig":
@@ -289,6 +294,8 @@ class AlgorithmConfig:
         _check_number(self, "lr", low=0.0, low_inclusive=False)
         _check_number(self, "gamma", low=0.0, high=1.0)
         _check_number(self, "num_cpus_per_env_runner", low=0.0)
+        if self.max_opponents_per_runner is not None:
+            _check_int(self, "max_opponents_per_runner", minimum=1, extra="or None")
         _check_number(self, "num_gpus_per_learner", low=0.0)
         _check_number(self, "num_cpus_per_learner", low=0.0)
         if self.grad_clip is not None:

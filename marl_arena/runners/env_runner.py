@@ -4,13 +4,19 @@ The runner keeps its episodes across ``sample`` calls, so a rollout fragment may
 the middle of an episode; the completed transitions so far leave as a segment whose last
 step is marked truncated (the learner bootstraps there) and the episode goes on next call.
 Only modules that train have their transitions kept.
+
+Modules added after the start (a league's opponents: snapshots, bots, other trainers) are
+a cache of at most ``max_opponents_per_runner`` built modules: the least recently drawn one
+that no running episode uses is dropped, and rebuilt from its weights (by value, or a
+``WeightsRef`` into Ray's object store) when the policy mapping draws it again. Building
+one never moves torch's random stream, so sampling draws the same actions either way.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from typing import Any, Callable
 
 import gymnasium as gym
@@ -60,6 +66,28 @@ class SampleResult:
     num_env_restarts: int = 0
 
 
+class WeightsRef:
+    """A module's weights in Ray's object store, held by reference.
+
+    Ray resolves an object reference passed straight to an actor method into its value;
+    wrapped, it travels as a reference, so a runner fetches the weights only when it builds
+    the module, and again after it evicted it.
+    """
+
+    def __init__(self, ref: Any):
+        self.ref = ref
+
+    def load(self) -> dict[str, Any]:
+        import ray
+
+        return ray.get(self.ref)
+
+
+def load_weights(source: Any) -> dict[str, Any] | None:
+    """Weights given by value, ``None``, or fetched through a ``WeightsRef``."""
+    return source.load() if isinstance(source, WeightsRef) else source
+
+
 def concat_segments(segments: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Concatenate same-keyed segments along the time axis."""
     return {key: np.concatenate([s[key] for s in segments], axis=0) for key in segments[0]}
@@ -88,6 +116,13 @@ class EnvRunner:
         self._record_moves = config.record_moves
         self._policy_mapping_fn = mapping_for_runner(config.policy_mapping_fn, worker_index)
         self._weights_version = 0
+        # Added modules: id -> (spec, weights source); those built now, least recently drawn first.
+        self._added: dict[str, tuple[RLModuleSpec, Any]] = {}
+        self._built: OrderedDict[str, None] = OrderedDict()
+        # getattr: a config restored from a checkpoint written before this field has none.
+        self._max_added = getattr(config, "max_opponents_per_runner", None)
+        self.num_module_builds = 0
+        """How often an added module was built (first use, and again after an eviction)."""
         self._episodes: list[MultiAgentEpisode] = [MultiAgentEpisode() for _ in self._envs]
         self._acting: list[list[Any]] = [[] for _ in self._envs]
         self._needs_reset = [True] * len(self._envs)
@@ -267,7 +302,9 @@ class EnvRunner:
     def _add_new_agents(self, episode: MultiAgentEpisode, obs: dict, rewards: dict) -> None:
         for agent_id in (*obs, *rewards):
             if agent_id not in episode.agents:
-                episode.add_agent(agent_id, map_agent(self.config, agent_id, episode, self._policy_mapping_fn))
+                module_id = map_agent(self.config, agent_id, episode, self._policy_mapping_fn)
+                episode.add_agent(agent_id, module_id)
+                self._use_module(module_id)
 
     def _observe(self, outcomes: dict[int, tuple[StepOutcome, dict]]) -> None:
         """Run each agent's observation pipeline once over all sub-envs, then record."""
@@ -304,23 +341,84 @@ class EnvRunner:
 
     # ------------------------------------------------------------------ weights and lifecycle
     def set_weights(self, weights: dict[str, dict[str, Any]], version: int | None = None) -> None:
-        """Load module weights (only the modules named); ``version`` counts the trained modules' updates."""
-        self.module.set_state(weights)
+        """Load module weights (only the modules named); ``version`` counts the trained modules' updates.
+
+        An added module that is not built keeps the weights as its source for its next build.
+        """
+        built = {}
+        for module_id, state in weights.items():
+            if module_id in self._added:
+                self._added[module_id] = (self._added[module_id][0], state)
+            if module_id in self.module:
+                built[module_id] = state
+        self.module.set_state(built)
         if version is not None:
             self._weights_version = version
 
     def get_weights(self, module_ids: list[str] | None = None) -> dict[str, dict[str, Any]]:
-        return self.module.get_state(module_ids)
+        """Weights of the named modules (added ones are built if evicted); all built ones by default."""
+        if module_ids is None:
+            return self.module.get_state()
+        weights = {}
+        for module_id in module_ids:  # one at a time: building one may evict another named here
+            self._use_module(module_id)
+            weights |= self.module.get_state([module_id])
+        return weights
 
-    def add_module(self, module_id: str, spec: RLModuleSpec, weights: dict[str, Any] | None = None) -> None:
-        """Add a module that acts here but never trains here (a league opponent, a scripted bot)."""
-        if module_id not in self.module:
-            module = spec.build()
-            if weights is not None:
-                module.load_state_dict(weights)
-            module.eval()
-            self.module.add_module_by_id(module_id, module)
+    def add_module(self, module_id: str, spec: RLModuleSpec, weights: Any = None) -> None:
+        """Add a module that acts here but never trains here (a league opponent, a scripted bot).
+
+        ``weights``: a state dict, a ``WeightsRef`` or None (the spec's initial weights).
+        It is built when the policy mapping first draws it (so weights of opponents never
+        drawn here are never fetched), and kept while it is among the
+        ``max_opponents_per_runner`` most recently drawn added modules.
+        """
+        if module_id in self.module and module_id not in self._added:
+            self.config.policies[module_id] = spec  # a module of the config: it is not an added one
+            return
+        self._added[module_id] = (spec, weights)
         self.config.policies[module_id] = spec
+        if module_id in self._built and weights is not None:
+            self.module.set_state({module_id: load_weights(weights)})
+
+    def built_added_modules(self) -> list[str]:
+        """The added modules built in this runner now, least recently drawn first."""
+        return list(self._built)
+
+    def _use_module(self, module_id: str) -> None:
+        """Mark an added module as just drawn: build it if it is not, then evict beyond the limit."""
+        if module_id not in self._added:
+            return
+        if module_id in self._built:
+            self._built.move_to_end(module_id)
+            return
+        spec, source = self._added[module_id]
+        with torch.random.fork_rng(devices=[]):  # building draws initial weights: keep sampling's stream
+            module = spec.build()
+        weights = load_weights(source)
+        if weights is not None:
+            module.load_state_dict(weights)
+        module.eval()
+        self.module.add_module_by_id(module_id, module)
+        self._built[module_id] = None
+        self.num_module_builds += 1
+        self._evict(keep=module_id)
+
+    def _evict(self, keep: str) -> None:
+        """Drop least recently drawn added modules beyond ``max_opponents_per_runner``.
+
+        A module that an unfinished episode plays stays (so the limit may be passed while
+        more episodes run than the limit allows).
+        """
+        if self._max_added is None or len(self._built) <= self._max_added:
+            return
+        in_use = {agent.module_id for episode in self._episodes for agent in episode.agents.values()}
+        for module_id in list(self._built):
+            if len(self._built) <= self._max_added:
+                break
+            if module_id != keep and module_id not in in_use:
+                self.module.remove_module_by_id(module_id)
+                del self._built[module_id]
 
     def set_policy_mapping_fn(self, policy_mapping_fn: Callable) -> None:
         """Use a new agent -> module mapping from the next episode on (a league's opponent draw)."""

@@ -11,17 +11,26 @@ asynchronous mode a weight sync only puts the weights into the object store
 (``blocking=False``); each runner loads them just before its next fragment, which is as
 early as a runner busy sampling could anyway, and a dead runner's in-flight fragment is
 dropped.
+
+A fragment that takes longer than ``sample_timeout_s`` under ``sample_async`` means a
+stalled env (a hung simulator, a deadlock): the runner is named in a warning, killed and
+started again, its fragment dropped and the stall counted (``num_stalled_restarts``), while
+the other runners' fragments keep the learner busy. A fragment's clock starts when its
+runner is up, so a runner's own start is never taken for a stall. In the driver
+(``num_env_runners=0``) nothing can be killed and a stall blocks.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
+import time
 from typing import Any, Callable
 
 from marl_arena.core.rl_module import MultiRLModuleSpec, RLModuleSpec
 from marl_arena.env.registry import env_creator_for
-from marl_arena.runners.env_runner import EnvRunner, SampleResult
+from marl_arena.runners.env_runner import EnvRunner, SampleResult, WeightsRef
 
 logger = logging.getLogger(__name__)
 
@@ -35,15 +44,23 @@ class EnvRunnerGroup:
                  cpus_per_runner: float = 1.0, name: str = "env runner"):
         self.config = config
         self.name = name
-        self._spec = module_spec
+        # A copy: modules added later live in ``_added``, so a restarted actor builds only the
+        # config's modules and receives the added ones as lazily built opponents.
+        self._spec = MultiRLModuleSpec(dict(module_spec.rl_module_specs))
         self._cpus = cpus_per_runner
         self._num_runners = num_env_runners
         self.num_restarts = 0
         self._weights = None
         self._version = 0
-        self._added_weights: dict[str, dict] = {}  # weights of modules added after start
+        # The (weights, version) pair changes together: a learner thread may sync while the driver submits.
+        self._weights_lock = threading.Lock()
+        self._added: dict[str, tuple[RLModuleSpec, Any]] = {}  # modules added after start: spec, weights
         self._actor_versions = [0] * num_env_runners  # the weights version each actor was sent last
         self._in_flight: dict[Any, int] = {}  # sample_async: object ref -> actor position
+        # sample_async: object ref -> when its fragment started (None: its actor is still starting)
+        self._in_flight_since: dict[Any, float | None] = {}
+        self._starting: dict[int, Any] = {}  # actor position -> ping ref of an actor started again
+        self.num_stalled_restarts = 0
         self.num_dropped_samples = 0
         self.local_runner: EnvRunner | None = None
         self._actors: list = []
@@ -83,11 +100,13 @@ class EnvRunnerGroup:
         actor = self._remote_class.options(num_cpus=self._cpus, max_restarts=0).remote(
             self.config, self._spec, index, self._num_runners, self._env_creator
         )
-        if self._weights is not None:
-            actor.set_weights.remote(self._weights, self._version)
-            self._actor_versions[index - 1] = self._version
-        if self._added_weights:
-            actor.set_weights.remote(self._added_weights)
+        with self._weights_lock:
+            weights, version = self._weights, self._version
+        if weights is not None:
+            actor.set_weights.remote(weights, version)
+            self._actor_versions[index - 1] = version
+        for module_id, (spec, weights) in self._added.items():
+            actor.add_module.remote(module_id, spec, weights)
         return actor
 
     def foreach_runner(self, method: str, *args: Any) -> list[Any]:
@@ -98,10 +117,18 @@ class EnvRunnerGroup:
 
         return ray.get([getattr(actor, method).remote(*args) for actor in self._actors])
 
-    def add_module(self, module_id: str, spec: RLModuleSpec, weights: dict[str, Any]) -> None:
-        """Add a frozen module to every runner, and to every runner started later."""
-        self._spec.rl_module_specs[module_id] = spec
-        self._added_weights[module_id] = weights
+    def add_module(self, module_id: str, spec: RLModuleSpec, weights: Any) -> None:
+        """Add a frozen module to every runner, and to every runner started later.
+
+        ``weights`` (a state dict or a ``WeightsRef``) go to Ray's object store once: a dict
+        is put there here, and the runners get a reference they fetch from when they build
+        the module (again after evicting it, see ``EnvRunner``).
+        """
+        if self._actors and weights is not None and not isinstance(weights, WeightsRef):
+            import ray
+
+            weights = WeightsRef(ray.put(weights))
+        self._added[module_id] = (spec, weights)
         self.foreach_runner("add_module", module_id, spec, weights)
 
     def set_policy_mapping_fn(self, policy_mapping_fn: Callable) -> None:
@@ -114,15 +141,17 @@ class EnvRunnerGroup:
         ``blocking=False`` returns at once: each actor loads the weights before its next
         ``sample_async`` fragment (a busy actor could not load them earlier).
         """
-        self._version = version
         if self.local_runner is not None:
+            self._version = version
             self.local_runner.set_weights(weights, version)
             return
         import ray
 
-        self._weights = ray.put(weights)
+        ref = ray.put(weights)
+        with self._weights_lock:
+            self._weights, self._version = ref, version
         if blocking:
-            ray.get([actor.set_weights.remote(self._weights, version) for actor in self._actors])
+            ray.get([actor.set_weights.remote(ref, version) for actor in self._actors])
             self._actor_versions = [version] * len(self._actors)
 
     def sample(self, num_timesteps: int | None = None, num_episodes: int | None = None,
@@ -183,21 +212,55 @@ class EnvRunnerGroup:
         results = []
         for ref in ready:
             index = self._in_flight.pop(ref)
+            self._in_flight_since.pop(ref, None)
             try:
                 results.append(ray.get(ref))
             except RayActorError as error:
                 self._restart(index, error)
                 self.num_dropped_samples += 1
             self._submit_sample(index, num_timesteps)
+        self._replace_stalled(num_timesteps)
         return results
+
+    def _replace_stalled(self, num_timesteps: int) -> None:
+        """Kill and restart every runner whose fragment has run longer than ``sample_timeout_s``."""
+        import ray
+
+        limit = self.config.sample_timeout_s
+        if limit is None:
+            return
+        now = time.perf_counter()
+        for ref, since in list(self._in_flight_since.items()):
+            index = self._in_flight[ref]
+            if since is None:  # the clock starts once a restarted actor answers its ping
+                ping = self._starting[index]
+                if ray.wait([ping], timeout=0)[0]:
+                    del self._starting[index]
+                    self._in_flight_since[ref] = now
+                continue
+            if now - since <= limit:
+                continue
+            logger.warning("%s %d has not returned a %d-step fragment in %.1f s (sample_timeout_s=%g): its env "
+                           "stalls; killing it, dropping the fragment and starting a new one.",
+                           self.name, index + 1, num_timesteps, now - since, limit)
+            del self._in_flight[ref], self._in_flight_since[ref]
+            ray.kill(self._actors[index], no_restart=True)
+            self.num_stalled_restarts += 1
+            self.num_dropped_samples += 1
+            self._restart(index, TimeoutError(f"no fragment within sample_timeout_s={limit:g}"))
+            self._submit_sample(index, num_timesteps)
 
     def _submit_sample(self, index: int, num_timesteps: int) -> None:
         """Start a fragment on actor ``index``, loading the latest weights first if it lacks them."""
         actor = self._actors[index]
-        if self._weights is not None and self._actor_versions[index] != self._version:
-            actor.set_weights.remote(self._weights, self._version)
-            self._actor_versions[index] = self._version
-        self._in_flight[actor.sample.remote(num_timesteps=num_timesteps)] = index
+        with self._weights_lock:
+            weights, version = self._weights, self._version
+        if weights is not None and self._actor_versions[index] != version:
+            actor.set_weights.remote(weights, version)
+            self._actor_versions[index] = version
+        ref = actor.sample.remote(num_timesteps=num_timesteps)
+        self._in_flight[ref] = index
+        self._in_flight_since[ref] = None if index in self._starting else time.perf_counter()
 
     def _restart(self, index: int, error: Exception) -> None:
         if not self.config.restart_failed_env_runners:
@@ -213,6 +276,7 @@ class EnvRunnerGroup:
         self.num_restarts += 1
         logger.warning("%s %d died (%s); starting a new one.", self.name, index + 1, type(error).__name__)
         self._actors[index] = self._start_actor(index + 1)
+        self._starting[index] = self._actors[index].ping.remote()
 
     def stop(self) -> None:
         if self.local_runner is not None:
@@ -224,3 +288,5 @@ class EnvRunnerGroup:
             ray.kill(actor)
         self._actors = []
         self._in_flight = {}
+        self._in_flight_since = {}
+        self._starting = {}
