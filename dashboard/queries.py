@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from marl_arena.league.cycles import beats_graph, strategic_cycles
-from marl_arena.league.leaderboard import leaderboard
+from marl_arena.league.leaderboard import FIT_KEY, leaderboard, payoff_from_results
 from marl_arena.league.payoff import PayoffTable
 from marl_arena.league.players import PlayerInfo
 from marl_arena.league.store import LeagueStore, MatchRecord
@@ -39,25 +39,13 @@ def overview(store: LeagueStore) -> dict[str, Any]:
 
 
 def payoff_table(store: LeagueStore) -> PayoffTable:
-    """Exact results of every pair, from one aggregate query (no per-match rows are loaded).
+    """Exact results of every pair, from the store's summary table (no per-match rows are loaded).
 
     The table's decay is 1, so its "decayed" counts are the exact ones: the dashboard shows
     what happened, not the matchmakers' recency-weighted view.
     """
-    order = {p.id: i for i, p in enumerate(store.players())}
-    cells: dict[tuple[str, str], list[int]] = {}
-    for first, second, wins, draws, losses in store.pair_results():
-        for pid in (first, second):
-            order.setdefault(pid, len(order))  # a match of a player the players table lacks still counts
-        if order[first] > order[second]:  # one cell per pair, seen from the player added first
-            first, second, wins, losses = second, first, losses, wins
-        cell = cells.setdefault((first, second), [0, 0, 0])
-        cell[0] += wins
-        cell[1] += draws
-        cell[2] += losses
-    pairs = [{"a": a, "b": b, "wins": w, "draws": d, "losses": l, "decayed_wins": float(w),
-              "decayed_draws": float(d), "decayed_games": float(w + d + l)} for (a, b), (w, d, l) in cells.items()]
-    return PayoffTable.from_state({"decay": 1.0, "players": list(order), "pairs": pairs})
+    seatings = ((a, b, 0, 0, w, d, l) for a, b, w, d, l in store.pair_results())  # versions summed in SQL
+    return payoff_from_results([p.id for p in store.players()], seatings)
 
 
 def _status(player: PlayerInfo) -> str:
@@ -71,19 +59,20 @@ class Standings:
     """The leaderboard and the payoff table it was computed from: most pages start from these."""
 
     board: pd.DataFrame
-    """``marl_arena.league.leaderboard`` rows, best Elo first, with a ``status`` column."""
+    """``marl_arena.league.leaderboard`` rows, best calibrated rating first, with a ``status`` column."""
     payoff: PayoffTable
 
     def top(self, count: int) -> list[str]:
-        """The ``count`` best players by Elo: the default choice of pages that cannot show everyone."""
+        """The ``count`` best players by calibrated rating: the default choice of pages that cannot show everyone."""
         return self.board["player"].head(count).tolist()
 
 
 def standings(store: LeagueStore) -> Standings:
-    """The leaderboard (Elo, Bradley-Terry with intervals, results) and the payoff table, in one pass."""
+    """The leaderboard (calibrated rating with intervals, Elo, results) and the payoff table, in one pass."""
     players = {p.id: p for p in store.players()}
+    results = store.versioned_results()
     payoff = payoff_table(store)
-    rows = leaderboard(players, payoff, store.latest_ratings())
+    rows = leaderboard(players, results, store.latest_ratings(), store.meta(FIT_KEY))
     board = pd.DataFrame(rows, columns=[c for c in LEADERBOARD_COLUMNS if c != "status"])
     board.insert(3, "status", [_status(players[pid]) for pid in board["player"]])
     return Standings(board, payoff)

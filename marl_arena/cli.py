@@ -143,7 +143,12 @@ def league_run(args: argparse.Namespace) -> int:
     module = _league_module(args.league)
     directory = args.dir or str(pathlib.Path("league_runs") / pathlib.Path(args.league).stem)
     iterations = args.iterations or module.ITERATIONS
-    league = module.make_config(directory).build()
+    config = module.make_config(directory)
+    if args.address is not None:
+        config.cluster(address=args.address)
+    if args.env_runners is not None:
+        config.trainer_config.env_runners(num_env_runners=args.env_runners)
+    league = config.build()
     print(f"league {args.league} in {directory} (resuming at iteration {league.iteration})"
           if league.iteration else f"league {args.league} in {directory}")
 
@@ -249,6 +254,10 @@ def make_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--iterations", type=int, help="iterations to run (default: the league's own)")
     run_parser.add_argument("--leaderboard-every", type=int, default=10, help="print the leaderboard this often")
     run_parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    run_parser.add_argument("--address", help="join this Ray cluster ('auto': the one this machine is part of, "
+                                          "started with `ray start`) instead of starting a local one")
+    run_parser.add_argument("--env-runners", type=int, help="Ray runner actors per trainer (default: the league's "
+                                                            "own); with them the trainers train at the same time")
     run_parser.set_defaults(handler=league_run)
     status_parser = league_commands.add_parser("status", help="print the leaderboard of a stored league")
     status_parser.add_argument("dir")

@@ -24,7 +24,7 @@ from dashboard_league import PAGES, assert_clean, build_league, open_page, tic_t
 from marl_arena.cli import main
 from marl_arena.env.registry import make_env
 from marl_arena.league.cycles import strategic_cycles
-from marl_arena.league.leaderboard import payoff_from_matches, store_leaderboard
+from marl_arena.league.leaderboard import FIT_KEY, leaderboard, payoff_from_matches
 from marl_arena.league.module_specs import load_player_module
 from marl_arena.league.players import PlayerInfo
 from marl_arena.league.store import DB_NAME, LeagueStore, MatchRecord, StoreError
@@ -63,9 +63,12 @@ def test_every_page_renders_without_exceptions(monkeypatch, league_dir, page):
 def test_leaderboard_shows_the_stores_numbers(monkeypatch, league_dir, store):
     app = open_page(monkeypatch, league_dir, "leaderboard")
     shown = app.dataframe[0].value.set_index("player")
-    expected = {row["player"]: row for row in store_leaderboard(store)}  # the CLI's path: every match loaded
-    assert set(shown.index) == set(expected) == {p.id for p in store.players()}
-    assert list(shown.index) == [r["player"] for r in sorted(expected.values(), key=lambda r: -r["elo"])]
+    players = {p.id: p for p in store.players()}
+    recounted = leaderboard(players, store.versioned_results(recount=True), store.latest_ratings(),
+                            store.meta(FIT_KEY))  # results counted from every match, not the summary table
+    expected = {row["player"]: row for row in recounted}
+    assert set(shown.index) == set(expected) == set(players)
+    assert list(shown.index) == [r["player"] for r in recounted]  # by the calibrated rating
     for pid, row in expected.items():
         for column in ("kind", "games", "wins", "draws", "losses"):
             assert shown.loc[pid, column] == row[column], (pid, column)

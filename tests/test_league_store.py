@@ -154,12 +154,12 @@ def test_a_schema_1_store_is_read_as_it_is_and_migrated_by_a_writer(tmp_path):
     assert (tmp_path / "league.sqlite").read_bytes() == before  # reading changed nothing
 
     writer = LeagueStore(tmp_path)
-    assert writer.schema_version == 2
+    assert writer.schema_version == 3
     match_id = writer.record_match(MatchRecord("g", ("b", "a"), (0.0, 0.0), 2, moves=((0, 4), (1, 0))))
     writer.close()
     again = LeagueStore(tmp_path, read_only=True)
     assert again.match(1).moves is None and again.match(match_id).moves == ((0, 4), (1, 0))
-    assert again.schema_version == 2
+    assert again.schema_version == 3
 
 
 def test_recent_matches_filters_by_player_opponent_and_outcome(tmp_path):
@@ -209,3 +209,75 @@ def test_module_specs_round_trip_through_json(tmp_path):
     assert isinstance(load_player_module(store, "a_v1"), ActorCriticModule)
     with pytest.raises(StoreError, match="No player"):
         load_player_module(store, "nobody")
+
+
+def _random_league_writes(store, rng, rounds=6):
+    """Matches among a learner, its snapshots (frozen between rounds), a bot and a person, in random batches."""
+    store.add_player(PlayerInfo("main_0", "main_agent", created=time.time()))
+    store.add_player(PlayerInfo("bot", "scripted", created=time.time(), frozen=True))
+    store.add_player(PlayerInfo("human", "human", created=time.time()))
+    players = ["main_0", "bot", "human"]
+    for round_ in range(rounds):
+        for _ in range(int(rng.integers(1, 5))):
+            batch = []
+            for _ in range(int(rng.integers(1, 40))):
+                a, b = rng.choice(players, size=2)  # self-play included
+                first, second = rng.choice([-1.0, 0.0, 1.0], size=2)
+                batch.append((MatchRecord("g", (str(a), str(b)), (first, second), 3, iteration=round_), {}))
+            store.record_matches(batch)
+        snapshot = f"main_0_v{round_ + 1}"
+        store.add_player(PlayerInfo(snapshot, "snapshot", parent="main_0", created=time.time(), frozen=True))
+        players.append(snapshot)
+
+
+def test_summary_table_equals_a_recount_from_the_matches_after_random_writes(tmp_path):
+    store = LeagueStore(tmp_path)
+    _random_league_writes(store, np.random.default_rng(0))
+    summary = store.versioned_results()
+    assert summary == store.versioned_results(recount=True)
+    assert {va for a, _, va, _, *_ in summary if a == "main_0"} == set(range(6))  # a version per snapshot
+    assert sum(w + d + l for *_, w, d, l in summary) == store.count_matches()
+    seatings = {}
+    for match in store.matches():
+        if match.players[0] != match.players[1]:
+            counts = seatings.setdefault(match.players, [0, 0, 0])
+            counts[{1.0: 0, 0.5: 1, 0.0: 2}[match.score]] += 1
+    assert store.pair_results() == sorted((a, b, *counts) for (a, b), counts in seatings.items())
+
+
+def test_a_schema_2_store_without_summary_tables_is_read_and_migrated(tmp_path):
+    store = LeagueStore(tmp_path)
+    _random_league_writes(store, np.random.default_rng(1), rounds=3)
+    expected = store.versioned_results()
+    pairs = store.pair_results()
+    store.close()
+    with sqlite3.connect(tmp_path / "league.sqlite") as db:  # as schema 2 wrote it
+        db.execute("DROP TABLE pair_results")
+        db.execute("DROP INDEX players_by_parent")
+        db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    db.close()
+    before = (tmp_path / "league.sqlite").read_bytes()
+    reader = LeagueStore(tmp_path, read_only=True)
+    assert reader.schema_version == 2
+    assert reader.versioned_results() == expected and reader.pair_results() == pairs  # counted from the matches
+    reader.close()
+    assert (tmp_path / "league.sqlite").read_bytes() == before
+    writer = LeagueStore(tmp_path)
+    assert writer.schema_version == 3
+    assert writer.versioned_results() == expected == writer.versioned_results(recount=True)
+    writer.record_match(MatchRecord("g", ("main_0", "bot"), (1.0, -1.0), 3))
+    assert writer.versioned_results() == writer.versioned_results(recount=True)
+    writer.close()
+
+
+def test_latest_ratings_and_meta(tmp_path):
+    store = LeagueStore(tmp_path)
+    store.add_player(PlayerInfo("a", "main_agent"))
+    store.record_match(MatchRecord("g", ("a", "b"), (1.0, -1.0), 3), {"a": 1510.0, "b": 1490.0})
+    store.record_ratings({"a": 1600.0}, match_id=1)
+    assert store.latest_ratings() == {"a": 1600.0, "b": 1490.0}  # b is rated though not in the players table
+    assert store.meta("fit") is None
+    store.set_meta("fit", {"a": 1.5})
+    assert store.meta("fit") == {"a": 1.5}
+    assert [i for i, _ in store.matches_after(0)] == [1] and store.matches_after(1) == []
+    store.close()

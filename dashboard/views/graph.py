@@ -13,7 +13,7 @@ def body(league, overview):
     st.subheader("Who beats whom")
     left, middle, right = st.columns(3)
     # Cycles grow exponentially with players and length: both are bounded so the page stays quick.
-    shown = ui.player_count(left, "Best players (by Elo)", min(len(overview["players"]), 30), 15, "beats_count")
+    shown = ui.player_count(left, "Best players (by rating)", min(len(overview["players"]), 30), 15, "beats_count")
     min_games = middle.number_input("Games a pair needs", 1, 10_000, 10, key="beats_min_games")
     max_length = right.slider("Longest cycle searched", 2, 4, 3, key="beats_max_length")
     standings = league.load(queries.standings)

@@ -13,18 +13,20 @@ def body(league, overview):
     left, middle, right = st.columns(3)
     left.metric("Players", len(board))
     middle.metric("Matches", overview["matches"])
-    right.metric("Leader (Elo)", board["player"].iloc[0])
+    right.metric("Leader", board["player"].iloc[0])
     st.dataframe(
         shown, hide_index=True, key="leaderboard_table",
         column_config={
             "elo": st.column_config.NumberColumn("Elo", format="%.0f"),
-            "bt": st.column_config.NumberColumn("Bradley-Terry", format="%.0f"),
+            "bt": st.column_config.NumberColumn("Rating (Bradley-Terry)", format="%.0f"),
             "bt_low": st.column_config.NumberColumn("BT 95% low", format="%.0f"),
             "bt_high": st.column_config.NumberColumn("BT 95% high", format="%.0f"),
         },
     )
-    st.caption("Click a column header to sort. Bradley-Terry is fitted over every rated game (self-play "
-               "excluded), anchored on the mean of the players who played; the interval is 95%.")
+    st.caption("Sorted by the rating: a Bradley-Terry fit of every rated game (self-play excluded) in which "
+               "a learner counts as a new player after each of its snapshots, so the rating is its current "
+               "strength; anchored on the mean, the interval is 95%. Elo is re-anchored on it every "
+               "iteration. Click a column header to sort.")
 
 
 ui.page("Leaderboard", body)

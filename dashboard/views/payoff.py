@@ -7,7 +7,7 @@ from marl_arena_dashboard import queries, ui
 
 
 def body(league, overview):
-    shown = ui.player_count(st, "Best players shown (by Elo)", len(overview["players"]), 20, "payoff_count")
+    shown = ui.player_count(st, "Best players shown (by rating)", len(overview["players"]), 20, "payoff_count")
     standings = league.load(queries.standings)
     players = standings.top(shown)
     cells = queries.payoff_frame(standings.payoff, players)

@@ -65,6 +65,7 @@ class OpenSpielEnv(MultiAgentEnv):
                              "turn-based and simultaneous-move games only.")
         self.num_players = self.game.num_players()
         self.encoder = ObservationEncoder(self.game, observation_type, seat_one_hot)
+        self._encoding = {"seat_one_hot": seat_one_hot, "observation_type": observation_type}
         self._rng = np.random.default_rng()
         self._seats = make_seats(self.game, opponents, self._rng)
         self.possible_agents = [p for p in range(self.num_players) if p not in self._seats]
@@ -135,6 +136,16 @@ class OpenSpielEnv(MultiAgentEnv):
 
     def render(self) -> str:
         return "" if self.state is None else str(self.state)
+
+    def exact_payoffs(self, modules: list[Any]) -> np.ndarray | None:
+        """Each module's exact expected return against each (both seats averaged), or None.
+
+        None when the game is not two-player zero-sum or too large to walk (``sequence_form``).
+        A league asks its env for this to fill its pool's payoff matrix without sampling.
+        """
+        from marl_arena_envs.openspiel.sequence_form import pool_payoffs  # it imports this module
+
+        return pool_payoffs(self.game, modules, **self._encoding)
 
     # ------------------------------------------------------------------ moves
     def _acting(self, player: int) -> list[int]:

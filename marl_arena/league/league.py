@@ -7,10 +7,20 @@ policy mapping, which draws a seat and an opponent per episode. Finished episode
 matches in the store (one transaction per iteration), the payoff table and Elo follow, and
 the snapshot rule freezes players into new opponents. A league started again on the same
 directory resumes from the store and the trainers' checkpoints.
+
+On a Ray cluster the trainers train at the same time: each trainer's ``train()`` runs in a
+driver thread while its runners (and learners, with ``num_learners >= 1``) are Ray actors,
+so the threads mostly wait on Ray. The Algorithms stay ordinary objects of the driver,
+which is why every part of a league still runs in one process (``num_env_runners=0``) for
+tests and debugging, and why the driver alone schedules, records and snapshots, between
+iterations and in the trainers' fixed order. The league divides the cluster's CPUs and
+GPUs among all trainers' actors when it is built (``divide_resources``), and each snapshot
+goes to Ray's object store once, for every runner of every trainer.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import logging
 import pathlib
@@ -26,13 +36,14 @@ from marl_arena.env.episode import MultiAgentEpisode
 from marl_arena.env.registry import make_env
 from marl_arena.league.league_config import LeagueConfig
 from marl_arena.league.players import PlayerInfo, resets_on_snapshot
-from marl_arena.league.leaderboard import INITIAL_ELO, leaderboard, payoff_from_matches
+from marl_arena.league.leaderboard import FIT_KEY, INITIAL_ELO, RatingFit, leaderboard, payoff_from_matches
 from marl_arena.league.ratings import elo_update
 from marl_arena.league.matchmaking import sample_opponent
 from marl_arena.league.meta_solvers import get_meta_solver
 from marl_arena.league.module_specs import player_spec, spec_to_json
 from marl_arena.league.store import LeagueStore, MatchRecord
-from marl_arena.runners.env_runner import EnvRunner, EpisodeStats
+from marl_arena.runners.env_runner import EnvRunner, EpisodeStats, WeightsRef
+from marl_arena.runners.resources import ActorRequest, cluster_resources, divide_resources, ensure_ray, node_cpus
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +119,14 @@ class League:
         self.payoff = payoff_from_matches(self.players, self.store.matches())
         self.elo = {pid: INITIAL_ELO for pid in self.players} | self.store.latest_ratings()
         self.iteration = max((it for it, _ in self._all_metrics()), default=0)
-        self.trainers: dict[str, Algorithm] = {pid: self._build_trainer(pid) for pid, p in self.players.items()
-                                               if p.trainable}
+        trainable = [pid for pid, p in self.players.items() if p.trainable]
+        self._shares = self._divide_resources(trainable)
+        self._sources: dict[str, Any] = {}  # snapshot id -> its weights (a WeightsRef on Ray), built once
+        # Matches in the store newer than this that the league did not write are external (a person's games).
+        self._seen_match_id, self._own_match_ids = self.store.last_match_id(), set()
+        self.trainers: dict[str, Algorithm] = {pid: self._build_trainer(pid) for pid in trainable}
+        self._pool = (concurrent.futures.ThreadPoolExecutor(len(self.trainers), thread_name_prefix="trainer")
+                      if self.concurrent and len(self.trainers) > 1 else None)
         self._steps_at_snapshot = {pid: self.players[pid].step for pid in self.trainers}
         self._games_at_snapshot = {pid: self._games_played(pid) for pid in self.trainers}
         self._record_game()
@@ -144,9 +161,63 @@ class League:
         for pid in self.players:
             yield from self.store.metrics(pid)
 
+    @property
+    def _remote_runners(self) -> bool:
+        trainer = self.config.trainer_config
+        return trainer.num_env_runners > 0 or trainer.evaluation_num_env_runners > 0
+
+    @property
+    def concurrent(self) -> bool:
+        """Whether the trainers' iterations run at the same time (see ``LeagueConfig.cluster``).
+
+        By default only with Ray runners: trainers that sample in the driver would share
+        torch's random stream from several threads, and a run would no longer repeat.
+        """
+        wanted = self.config.concurrent_trainers
+        return self._remote_runners if wanted is None else wanted
+
+    def _divide_resources(self, trainable: list[str]) -> dict[str, dict[str, float]]:
+        """Each trainer's CPU and GPU shares, fitted to the Ray cluster together; logged in one line.
+
+        Every trainer fitting its actors to the cluster as if alone leaves Ray queueing the
+        ones that find no free CPU; here all of them are counted at once (a learner in the
+        driver too: its CPUs are the cluster's) and scaled into fractions, or the build fails.
+        """
+        trainer = self.config.trainer_config
+        uses_ray = (self.config.ray_address is not None or self._remote_runners or trainer.num_learners > 0)
+        mode = "at the same time" if self.concurrent and len(trainable) > 1 else "in turn"
+        if not uses_ray:
+            logger.info("League: %d trainer(s) train %s, sampling and learning in the driver (no Ray).",
+                        len(trainable), mode)
+            return {}
+        ensure_ray(self.config.ray_address)
+        requests = []
+        for pid in trainable:
+            requests += [
+                ActorRequest(pid, "env runner", trainer.num_env_runners, trainer.num_cpus_per_env_runner),
+                ActorRequest(pid, "evaluation runner", trainer.evaluation_num_env_runners,
+                             trainer.num_cpus_per_env_runner),
+                ActorRequest(pid, "learner", trainer.num_learners, trainer.num_cpus_per_learner,
+                             trainer.num_gpus_per_learner),
+                ActorRequest(pid, "driver learner", int(trainer.num_learners == 0), trainer.num_cpus_per_learner),
+            ]
+        cpus, gpus = cluster_resources()
+        plan = divide_resources(requests, cpus, gpus, node_cpus())
+        (logger.warning if plan.scaled else logger.info)("League: trainers train %s; %s.", mode, plan.summary)
+        return {pid: {"env_cpus": plan.cpus[pid, "env runner"] if trainer.num_env_runners
+                      else plan.cpus[pid, "evaluation runner"],
+                      "learner_cpus": plan.cpus[pid, "learner" if trainer.num_learners else "driver learner"],
+                      "learner_gpus": plan.gpus[pid, "learner"] if trainer.num_learners else trainer.num_gpus_per_learner}
+                for pid in trainable}
+
     def _build_trainer(self, learner: str) -> Algorithm:
         config = self.config.trainer_config.copy()
         config.environment(self.config.env, env_config=self.config.env_config)
+        if learner in self._shares:
+            share = self._shares[learner]
+            config.env_runners(num_cpus_per_env_runner=share["env_cpus"])
+            config.learners(num_cpus_per_learner=share["learner_cpus"], num_gpus_per_learner=share["learner_gpus"])
+        config.env_runners(max_opponents_per_runner=self.config.max_opponents_per_runner)
         config.multi_agent(policies=[learner], policies_to_train=[learner],
                            policy_mapping_fn=OpponentDraw(learner, {learner: 1.0}, self.seats, self.config.seed))
         config.debugging(seed=self.config.seed)
@@ -182,47 +253,92 @@ class League:
         base = algo.module_spec.rl_module_specs[algo.learner_group.module_ids_to_train[0]]
         player = self.players[pid]
         spec = player_spec(base, player.kind, self.store.player_metadata(pid))
-        if player.kind == "scripted" or player.trainable:
+        if player.trainable:
             weights = spec.build().state_dict()
         else:
-            weights = self.store.load_snapshot(self.store.player_snapshot(pid))
+            if pid not in self._sources:
+                self._sources[pid] = self._distributable(self._frozen_weights(pid, spec))
+            weights = self._sources[pid]
         algo.add_module(pid, weights, spec)
+
+    def _frozen_weights(self, pid: str, spec: RLModuleSpec) -> dict[str, Any]:
+        """A frozen player's weights where the league keeps them: a bot's own, a snapshot's in the store.
+
+        Not from a runner: runners hold only the opponents they drew lately (``max_opponents_per_runner``).
+        """
+        if self.players[pid].kind == "scripted":
+            return spec.build().state_dict()
+        return self.store.load_snapshot(self.store.player_snapshot(pid))
+
+    def _distributable(self, weights: dict[str, Any]) -> Any:
+        """Frozen weights as every trainer's runners will get them: put into Ray's object store
+        once (runners fetch them when they build the module), or by value without Ray runners."""
+        if not self._remote_runners:
+            return weights
+        import ray
+
+        return WeightsRef(ray.put(weights))
 
     # ------------------------------------------------------------------ training
     def run(self, iterations: int, callback: Callable[["League", dict[str, Any]], None] | None = None) -> None:
         """Train every trainable player for ``iterations`` iterations; ``callback`` sees each iteration."""
         for _ in range(iterations):
             self.iteration += 1
-            summary = {"iteration": self.iteration, "players": {}}
-            for learner, algo in self.trainers.items():
-                summary["players"][learner] = self._train_one(learner, algo)
+            summary = {"iteration": self.iteration, "players": self._run_iteration()}
             if callback is not None:
                 callback(self, summary)
 
-    def _train_one(self, learner: str, algo: Algorithm) -> dict[str, Any]:
-        self._refresh_trainable_opponents(algo, learner)
-        candidates = list(self.players.values())
-        distribution = self._matchmaker(learner, candidates, self.payoff)
-        algo.set_policy_mapping_fn(OpponentDraw(learner, dict(distribution), self.seats,
-                                                int(self._rng.integers(2**31))))
-        result = algo.train()
-        matches = [m for m in map(self._match, algo.last_episodes) if m is not None]
-        self._record(matches)
-        steps = result["num_env_steps_sampled_lifetime"]
-        self.store.record_metrics(learner, self.iteration, {
-            "episode_return_mean": result["env_runners"]["episode_return_mean"],
-            "env_steps": steps, "env_steps_per_s": result["env_steps_per_s"],
-            **{f"learner/{k}": v for k, v in result["learners"].get(learner, {}).items()},
-        })
-        snapshot = self._maybe_snapshot(learner, algo, distribution, steps)
-        algo.save_to_path(str(self.directory / TRAINER_DIR / learner))  # after a snapshot's reset, which it keeps
-        return {"matches": len(matches), "elo": self.elo[learner], "opponents": distribution, "snapshot": snapshot,
-                "episode_return_mean": result["env_runners"]["episode_return_mean"]}
+    def _run_iteration(self) -> dict[str, dict[str, Any]]:
+        """Schedule every trainer, train them (at once when ``concurrent``), then record in trainer order.
 
-    def _refresh_trainable_opponents(self, algo: Algorithm, learner: str) -> None:
-        for pid, other in self.trainers.items():
-            if pid != learner:
-                algo.env_runner_group.foreach_runner("set_weights", other.learner_group.get_weights([pid]))
+        Opponent draws are made from the payoff table as it stands before the iteration, and
+        matches, metrics and snapshots are written after it in the trainers' fixed order, so
+        an iteration does the same whether its trainers ran at once or in turn.
+        """
+        self._refresh_trainable_opponents()
+        distributions = {}
+        for learner, algo in self.trainers.items():
+            distributions[learner] = distribution = self._matchmaker(learner, list(self.players.values()), self.payoff)
+            algo.set_policy_mapping_fn(OpponentDraw(learner, dict(distribution), self.seats,
+                                                    int(self._rng.integers(2**31))))
+        if self._pool is not None:
+            futures = {pid: self._pool.submit(algo.train) for pid, algo in self.trainers.items()}
+            results = {pid: future.result() for pid, future in futures.items()}
+        else:
+            results = {pid: algo.train() for pid, algo in self.trainers.items()}
+        matches = {pid: [m for m in map(self._match, algo.last_episodes) if m is not None]
+                   for pid, algo in self.trainers.items()}
+        self._record([m for pid in self.trainers for m in matches[pid]])  # one transaction for the iteration
+        players = {}
+        for learner, algo in self.trainers.items():
+            result = results[learner]
+            steps = result["num_env_steps_sampled_lifetime"]
+            self.store.record_metrics(learner, self.iteration, {
+                "episode_return_mean": result["env_runners"]["episode_return_mean"],
+                "env_steps": steps, "env_steps_per_s": result["env_steps_per_s"],
+                **{f"learner/{k}": v for k, v in result["learners"].get(learner, {}).items()},
+            })
+            snapshot = self._maybe_snapshot(learner, algo, distributions[learner], steps)
+            algo.save_to_path(str(self.directory / TRAINER_DIR / learner))  # after a snapshot's reset, which it keeps
+            players[learner] = {"matches": len(matches[learner]), "elo": self.elo[learner],
+                                "opponents": distributions[learner], "snapshot": snapshot,
+                                "episode_return_mean": result["env_runners"]["episode_return_mean"]}
+        return players
+
+    def _refresh_trainable_opponents(self) -> None:
+        """Send every trainer's current weights to the runners of every other trainer."""
+        if len(self.trainers) < 2:
+            return
+        current = {pid: algo.learner_group.get_weights([pid])[pid] for pid, algo in self.trainers.items()}
+        if self._remote_runners:
+            import ray
+
+            refs = {pid: ray.put({pid: weights}) for pid, weights in current.items()}  # once, for every runner
+        for learner, algo in self.trainers.items():
+            for pid in current:
+                if pid != learner:
+                    weights = refs[pid] if self._remote_runners else {pid: current[pid]}
+                    algo.env_runner_group.foreach_runner("set_weights", weights)
 
     def _match(self, episode: EpisodeStats) -> MatchRecord | None:
         if any(seat not in episode.agent_modules for seat in self.seats):
@@ -238,17 +354,66 @@ class League:
         return tuple((self.seats.index(agent), int(action)) for agent, action in episode.moves)
 
     def _record(self, matches: list[MatchRecord]) -> None:
-        """Payoff and Elo for every match, then all of them into the store in one transaction."""
-        rated = []
-        for match in matches:
-            a, b = match.players
-            ratings = {}
-            if a != b:  # self-play games are played, stored, but not rated
-                self.payoff.record(a, b, match.score)
-                self.elo[a], self.elo[b] = elo_update(self.elo[a], self.elo[b], match.score, self.config.elo_k)
-                ratings = {a: self.elo[a], b: self.elo[b]}
-            rated.append((match, ratings))
-        self.store.record_matches(rated)
+        """Payoff and Elo for every match, then all of them into the store in one transaction.
+
+        Matches others wrote since the last call (a person's games from the dashboard) are
+        counted first, and Elo is re-anchored on the calibrated fit afterwards (``_recalibrate``).
+        """
+        self._read_external_matches()
+        rated = [(match, self._rate(match)) for match in matches]
+        self._own_match_ids.update(self.store.record_matches(rated))
+        self._recalibrate()
+
+    def _rate(self, match: MatchRecord) -> dict[str, float]:
+        """Count ``match`` in the payoff table and online Elo; the new ratings (none for self-play)."""
+        a, b = match.players
+        if a == b:  # self-play games are played, stored, but not rated
+            return {}
+        for pid in (a, b):
+            self.elo.setdefault(pid, INITIAL_ELO)
+        self.payoff.record(a, b, match.score)
+        self.elo[a], self.elo[b] = elo_update(self.elo[a], self.elo[b], match.score, self.config.elo_k)
+        return {a: self.elo[a], b: self.elo[b]}
+
+    def _read_external_matches(self) -> None:
+        """Count the matches in the store that this league did not write (people's games, another writer's).
+
+        The league remembers the newest match id it has read and the ids it wrote since;
+        every other newer match is external. Reading starts where the store stood when the league was built.
+        """
+        newer = self.store.matches_after(self._seen_match_id)
+        external = [(i, m) for i, m in newer if i not in self._own_match_ids]
+        if newer:
+            self._seen_match_id = newer[-1][0]
+            self._own_match_ids = {i for i in self._own_match_ids if i > self._seen_match_id}
+        if not external:
+            return
+        known = {p.id: p for p in self.store.players()}
+        for match_id, match in external:
+            for pid in match.players:
+                if pid not in self.players and pid in known:
+                    self.players[pid] = known[pid]
+            ratings = self._rate(match)
+            if ratings:
+                self.store.record_ratings(ratings, match_id)
+        logger.info("counted %d match(es) written outside the league", len(external))
+
+    def _recalibrate(self) -> None:
+        """Re-anchor Elo on the calibrated rating: each player's Bradley-Terry rating, current version.
+
+        Online Elo alone drifts away from what the results say: a learner that keeps
+        improving keeps taking points from the frozen players it meets, and each snapshot
+        enters at its parent's inflated rating. Once per record (an iteration), every rated
+        player's Elo is set to the fit (warm-started from the last one, which the store
+        keeps for readers); online updates move it again within the next iteration.
+        """
+        fit = RatingFit(self.players, self.store.versioned_results(), self.store.meta(FIT_KEY))
+        changed = {pid: rating for pid, rating in fit.player_ratings().items()
+                   if pid in self.players and abs(rating - self.elo.get(pid, INITIAL_ELO)) > 1e-6}
+        self.elo.update(changed)
+        self.store.set_meta(FIT_KEY, fit.ratings())
+        if changed:
+            self.store.record_ratings(changed, self.store.last_match_id() or None)
 
     def _maybe_snapshot(self, learner: str, algo: Algorithm, distribution: dict[str, float], steps: int) -> str | None:
         """Freeze ``learner`` when it beats the opponents it is matched with, or every N env steps.
@@ -295,8 +460,9 @@ class League:
         self.players[snapshot.id] = snapshot
         self.payoff.add_player(snapshot.id)
         self.elo[snapshot.id] = self.elo[learner]
+        self._sources[snapshot.id] = source = self._distributable(weights)
         for algo in self.trainers.values():
-            algo.add_module(snapshot.id, weights)
+            algo.add_module(snapshot.id, source)
         self._steps_at_snapshot[learner] = steps
         self._games_at_snapshot[learner] = self._games_played(learner)
         logger.info("froze %s as %s after %d env steps", learner, snapshot.id, steps)
@@ -342,26 +508,78 @@ class League:
         """The spec and current weights of player ``pid`` as seen by ``trainer``."""
         if pid in self.trainers:
             return self.trainers[pid].module_spec.rl_module_specs[pid], self.trainers[pid].learner_group.get_weights([pid])[pid]
-        return trainer.module_spec.rl_module_specs[pid], trainer.env_runner_group.foreach_runner("get_weights", [pid])[0][pid]
+        spec = trainer.module_spec.rl_module_specs[pid]
+        return spec, self._frozen_weights(pid, spec)
 
     # ------------------------------------------------------------------ reading
     def leaderboard(self) -> list[dict[str, Any]]:
-        """Players by Elo, with Bradley-Terry ratings and results (see ``leaderboard.leaderboard``)."""
-        return leaderboard(self.players, self.payoff, self.elo)
+        """Players by calibrated rating, with Elo and results (see ``leaderboard.leaderboard``)."""
+        return leaderboard(self.players, self.store.versioned_results(), self.elo, self.store.meta(FIT_KEY))
 
-    def pool_mixture(self, meta_solver: str | Callable = "nash", players: list[str] | None = None) -> dict[str, float]:
-        """The pool's mixture under a meta-solver (PSRO's meta-strategy) over the empirical win rates.
+    def pool_mixture(self, meta_solver: str | Callable = "nash", players: list[str] | None = None, *,
+                     episodes: int = 100, exact: bool = True) -> dict[str, float]:
+        """The pool's mixture under a meta-solver (PSRO's meta-strategy): weights per player.
 
-        ``players`` defaults to every player that has played a rated game. The mixture is a
-        policy the league can evaluate (sample a member per episode) or export.
+        ``players`` defaults to every player with a rated game or, in a league without any
+        (pure self-play), to every player but people: the learners and their snapshots,
+        and bots. The meta-game is, where the env can compute it (``exact_payoffs``: a
+        small two-player zero-sum OpenSpiel game), each member's exact expected return
+        against each; otherwise the empirical win rates, after ``episodes`` evaluation
+        matches (``play_matches``, recorded like any) for every pair that never met.
+        For an OpenSpiel game, ``marl_arena_envs.openspiel.pool_policy`` turns the
+        mixture into one OpenSpiel policy.
         """
-        pool = players or [row["player"] for row in self.leaderboard() if row["games"]]
-        if len(pool) < 2:
-            raise ValueError(f"A pool mixture needs at least two players with games; have {pool}.")
-        weights = get_meta_solver(meta_solver)(self.payoff.win_rate_matrix(pool))
+        pool = list(players) if players else self._default_pool()
+        unknown = [pid for pid in pool if pid not in self.players or self.players[pid].kind == "human"]
+        if unknown:
+            raise ValueError(f"Pool members {unknown} are not league players that play here; players: "
+                             f"{sorted(p for p in self.players if self.players[p].kind != 'human')}.")
+        if len(pool) == 1:
+            return {pool[0]: 1.0}
+        payoffs = self._exact_pool_payoffs(pool) if exact else None
+        if payoffs is None:
+            for i, a in enumerate(pool):
+                for b in pool[i + 1:]:
+                    if self.payoff.stats(a, b).games == 0:
+                        self.play_matches(a, b, episodes)
+            payoffs = self.payoff.win_rate_matrix(pool)
+        weights = get_meta_solver(meta_solver)(payoffs)
         return {pid: float(w) for pid, w in zip(pool, weights)}
 
+    def _default_pool(self) -> list[str]:
+        """Players with rated games; in a league that has none, every player but people."""
+        played = [pid for pid in self.players if self._games_played(pid)]
+        pool = played or [pid for pid, p in self.players.items() if p.kind != "human"]
+        if not pool:
+            raise ValueError("The league has no players to mix.")
+        return pool
+
+    def pool_modules(self, players: list[str]) -> dict[str, Any]:
+        """Inference copies of ``players``' modules with their current weights (frozen or not)."""
+        trainer = next(iter(self.trainers.values()))
+        modules = {}
+        for pid in players:
+            spec, weights = self._frozen_copy(trainer, pid)
+            module = spec.build()
+            module.load_state_dict(weights)
+            modules[pid] = module.eval()
+        return modules
+
+    def _exact_pool_payoffs(self, pool: list[str]) -> np.ndarray | None:
+        """The env's exact payoff matrix of ``pool`` (``env.exact_payoffs``), if it offers one."""
+        env = make_env(self.config.env, self.config.env_config)
+        try:
+            exact = getattr(env, "exact_payoffs", None)
+            if exact is None:
+                return None
+            modules = self.pool_modules(pool)
+            return exact([modules[pid] for pid in pool])
+        finally:
+            env.close()
+
     def stop(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
         for algo in self.trainers.values():
             algo.stop()
         self.store.close()

@@ -37,6 +37,12 @@ class LeagueConfig:
         self.elo_k = 16.0
         self.store_path: str | None = None
         self.seed = 0
+        self.ray_address: str | None = None
+        """A Ray cluster to join ("auto": the one this machine is part of); None starts a local one when needed."""
+        self.concurrent_trainers: bool | None = None
+        """Train every trainer's iteration at the same time; None: when their runners are Ray actors."""
+        self.max_opponents_per_runner: int | None = 16
+        """Most opponent modules a runner keeps built (least recently drawn ones are dropped); None: all."""
 
     def _set(self, **values: Any) -> "LeagueConfig":
         for name, value in values.items():
@@ -79,6 +85,12 @@ class LeagueConfig:
         """The league directory: SQLite store, snapshots, trainer checkpoints."""
         return self._set(store_path=str(path))
 
+    def cluster(self, *, address: str | None = NotProvided, concurrent_trainers: bool | None = NotProvided,
+                max_opponents_per_runner: int | None = NotProvided) -> "LeagueConfig":
+        """Where and how the trainers run: a Ray cluster to join, concurrency, opponents kept per runner."""
+        return self._set(ray_address=address, concurrent_trainers=concurrent_trainers,
+                         max_opponents_per_runner=max_opponents_per_runner)
+
     def debugging(self, *, seed: int = NotProvided) -> "LeagueConfig":
         return self._set(seed=seed)
 
@@ -109,6 +121,17 @@ class LeagueConfig:
             raise ValueError(f"snapshots win_rate={self.snapshot_win_rate!r} is not allowed: it must be in (0, 1].")
         if self.snapshot_every_n_steps is not None and self.snapshot_every_n_steps < 1:
             raise ValueError(f"snapshots every_n_steps={self.snapshot_every_n_steps!r} must be >= 1 or None.")
+        if self.concurrent_trainers not in (None, True, False):
+            raise ValueError(f"cluster concurrent_trainers={self.concurrent_trainers!r} is not allowed: "
+                             "it must be True, False or None (concurrent when the runners are Ray actors).")
+        if self.max_opponents_per_runner is not None and (
+                isinstance(self.max_opponents_per_runner, bool) or not isinstance(self.max_opponents_per_runner, int)
+                or self.max_opponents_per_runner < 1):
+            raise ValueError(f"cluster max_opponents_per_runner={self.max_opponents_per_runner!r} is not allowed: "
+                             "it must be an integer >= 1 or None (no limit).")
+        if self.ray_address is not None and not isinstance(self.ray_address, str):
+            raise ValueError(f"cluster address={self.ray_address!r} is not allowed: it must be a string such as "
+                             "'auto' or 'host:6379', or None.")
         if not self.elo_k > 0:
             raise ValueError(f"rating k={self.elo_k!r} is not allowed: it must be > 0.")
         self.resolved_matchmaker()

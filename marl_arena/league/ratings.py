@@ -98,6 +98,7 @@ def bradley_terry(
     decayed: bool = False,
     tol: float = 1e-10,
     max_iter: int = 100,
+    initial: Mapping[str, float] | None = None,
 ) -> BradleyTerryFit:
     """Maximum a-posteriori Bradley–Terry ratings of ``players`` (default: all) from ``payoff``.
 
@@ -116,9 +117,38 @@ def bradley_terry(
     posterior at the optimum), for the anchored ratings.
 
     The optimum is found by Newton's method with step halving; the log posterior is
-    strictly concave, so it converges from zero in a handful of steps.
+    strictly concave, so it converges from zero in a handful of steps. ``initial`` (ratings
+    of an earlier fit, any anchoring) warm-starts it: after a few more games the optimum has
+    barely moved, and one or two Newton steps reach it. Players it lacks start at its mean.
     """
     ids = tuple(payoff.players if players is None else players)
+    if not ids:
+        raise ValueError("bradley_terry needs at least one player.")
+    return bradley_terry_matrices(ids, payoff.score_matrix(ids, decayed=decayed),
+                                  payoff.games_matrix(ids, decayed=decayed), anchor=anchor,
+                                  anchor_rating=anchor_rating, prior_sd=prior_sd, confidence=confidence, tol=tol,
+                                  max_iter=max_iter, initial=initial)
+
+
+def bradley_terry_matrices(
+    players: Sequence[str],
+    scores: np.ndarray,
+    games: np.ndarray,
+    *,
+    anchor: str | None = None,
+    anchor_rating: float = 1500.0,
+    prior_sd: float = 1000.0,
+    confidence: float = 0.95,
+    tol: float = 1e-10,
+    max_iter: int = 100,
+    initial: Mapping[str, float] | None = None,
+) -> BradleyTerryFit:
+    """``bradley_terry`` from ``scores[i, j]`` (i's wins plus half its draws against j) and ``games[i, j]``.
+
+    For callers that count results themselves (a store's summary table) rather than in a
+    ``PayoffTable``.
+    """
+    ids = tuple(players)
     if not ids:
         raise ValueError("bradley_terry needs at least one player.")
     if anchor is not None and anchor not in ids:
@@ -127,11 +157,12 @@ def bradley_terry(
         raise ValueError(f"bradley_terry prior_sd must be positive (Elo points), got {prior_sd!r}.")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"bradley_terry confidence must be in (0, 1), got {confidence!r}.")
-    scores = payoff.score_matrix(ids, decayed=decayed)
-    games = payoff.games_matrix(ids, decayed=decayed)
     precision = (ELO_SCALE / prior_sd) ** 2
 
     strengths = np.zeros(len(ids))
+    if initial:
+        centre = float(np.mean(list(initial.values())))
+        strengths = np.array([(initial.get(pid, centre) - centre) / ELO_SCALE for pid in ids])
     objective = _log_posterior(strengths, scores, games, precision)
     for _ in range(max_iter):
         gradient, hessian = _gradient_hessian(strengths, scores, games, precision)
@@ -150,19 +181,42 @@ def bradley_terry(
     _, hessian = _gradient_hessian(strengths, scores, games, precision)
     covariance = np.linalg.inv(-hessian)
     # Anchored ratings are a linear map of the strengths; propagate the covariance through it.
+    # Var(b_i - c) = C_ii - 2 Cov(b_i, c) + Var(c), c the anchor's strength or the mean of all.
     if anchor is None:
-        to_anchored = np.eye(len(ids)) - 1.0 / len(ids)
+        anchored = strengths - strengths.mean()
+        cross = covariance.mean(axis=1)
+        variance = np.diag(covariance) - 2.0 * cross + cross.mean()
     else:
-        to_anchored = np.eye(len(ids))
-        to_anchored[:, ids.index(anchor)] -= 1.0
-    anchored = to_anchored @ strengths
-    variance = np.einsum("ij,jk,ik->i", to_anchored, covariance, to_anchored)
+        a = ids.index(anchor)
+        anchored = strengths - strengths[a]
+        variance = np.diag(covariance) - 2.0 * covariance[:, a] + covariance[a, a]
     return BradleyTerryFit(
         players=ids,
         ratings=anchor_rating + ELO_SCALE * anchored,
         stderr=ELO_SCALE * np.sqrt(np.clip(variance, 0.0, None)),
         confidence=confidence,
     )
+
+
+def calibration(
+    payoff: PayoffTable, ratings: Mapping[str, float], *, min_games: int = 100
+) -> list[dict[str, float | str | int]]:
+    """Predicted against observed win rates for every pair of rated players with ``min_games`` games.
+
+    The prediction is ``elo_expected`` of the two ratings; the observed rate counts draws
+    half. A rating system is calibrated where ``error`` (predicted minus observed) is small.
+    """
+    rows = []
+    ids = [pid for pid in payoff.players if pid in ratings]
+    for i, a in enumerate(ids):
+        for b in ids[i + 1:]:
+            games = payoff.stats(a, b).games
+            if games >= min_games:
+                observed = payoff.win_rate(a, b)
+                predicted = elo_expected(ratings[a], ratings[b])
+                rows.append({"a": a, "b": b, "games": games, "observed": observed, "predicted": predicted,
+                             "error": predicted - observed})
+    return rows
 
 
 def _log_posterior(strengths: np.ndarray, scores: np.ndarray, games: np.ndarray, precision: float) -> float:

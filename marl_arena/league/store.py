@@ -7,8 +7,16 @@ league killed at any moment reopens with every finished match exactly once. Open
 before it writes: a store from a newer schema, or a snapshot file that is missing or does
 not match its hash, is refused with an error that names it, and the store is left as it was.
 
-Schema 2 added ``matches.moves``. A writer migrates a schema-1 store when it opens it; a
-read-only open leaves it as it is and reads its matches without moves.
+Schema 2 added ``matches.moves``; schema 3 the summary table ``pair_results`` (wins, draws
+and losses per seating and per version of each player, kept in the same transaction as the
+matches), so that a reader of a store with a million matches never scans them. A writer
+migrates an older store when it opens it (building the summary from the matches); a
+read-only open leaves it as it is, reads its matches without moves and counts results from
+the matches table.
+
+A player's *version* is the number of snapshots frozen from it before the game: a learner
+changes as it trains, and ratings fitted per version compare policies that stayed fixed
+(``marl_arena.league.leaderboard``). Players that never have snapshots stay at version 0.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ import torch
 
 from marl_arena.league.players import PlayerInfo
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_NAME = "league.sqlite"
 SNAPSHOT_DIR = "snapshots"
 
@@ -53,13 +61,39 @@ CREATE TABLE ratings (
     rating REAL NOT NULL, match_id INTEGER, created REAL NOT NULL
 );
 CREATE INDEX ratings_by_player ON ratings (player_id, system, id);
+CREATE TABLE pair_results (
+    a TEXT NOT NULL, b TEXT NOT NULL, a_version INTEGER NOT NULL, b_version INTEGER NOT NULL,
+    wins INTEGER NOT NULL, draws INTEGER NOT NULL, losses INTEGER NOT NULL,
+    PRIMARY KEY (a, b, a_version, b_version)
+) WITHOUT ROWID;
+CREATE INDEX players_by_parent ON players (parent);
 CREATE TABLE metrics (
     id INTEGER PRIMARY KEY AUTOINCREMENT, player_id TEXT NOT NULL, iteration INTEGER NOT NULL,
     created REAL NOT NULL, data TEXT NOT NULL
 );
 """
 
-_MIGRATIONS = {1: ("ALTER TABLE matches ADD COLUMN moves TEXT",)}
+_VERSIONED_RESULTS = """
+SELECT a, b, a_version, b_version, SUM(score = 1.0), SUM(score = 0.5), SUM(score = 0.0) FROM (
+    SELECT json_extract(m.players, '$[0]') AS a, json_extract(m.players, '$[1]') AS b, m.score AS score,
+        (SELECT COUNT(*) FROM players p WHERE p.kind = 'snapshot' AND p.parent = json_extract(m.players, '$[0]')
+         AND p.created <= m.created) AS a_version,
+        (SELECT COUNT(*) FROM players p WHERE p.kind = 'snapshot' AND p.parent = json_extract(m.players, '$[1]')
+         AND p.created <= m.created) AS b_version
+    FROM matches m)
+GROUP BY a, b, a_version, b_version ORDER BY a, b, a_version, b_version
+"""
+"""Results per seating and versions, counted from the matches: a version is the number of the
+player's snapshots created before the match (how ``record_matches`` counts it at write time)."""
+
+_MIGRATIONS = {
+    1: ("ALTER TABLE matches ADD COLUMN moves TEXT",),
+    2: (_SCHEMA[_SCHEMA.index("CREATE TABLE pair_results"):_SCHEMA.index("CREATE INDEX players_by_parent")]
+        .replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS"),
+        "CREATE INDEX IF NOT EXISTS players_by_parent ON players (parent)",
+        "DELETE FROM pair_results",
+        "INSERT INTO pair_results " + _VERSIONED_RESULTS),
+}
 """The statements that take a store from schema ``version`` to ``version + 1``."""
 
 GAME_KEY = "game"
@@ -265,6 +299,8 @@ class LeagueStore:
         """Store matches with the ratings each produced, all in one transaction; returns their ids."""
         ids = []
         with self.transaction() as db:
+            versions = self._versions(db, {pid for match, _ in matches for pid in match.players})
+            summary: dict[tuple[str, str, int, int], list[int]] = {}
             for match, ratings in matches:
                 moves = None if match.moves is None else json.dumps([[int(s), int(a)] for s, a in match.moves])
                 cursor = db.execute(
@@ -274,10 +310,40 @@ class LeagueStore:
                      match.score, match.length, match.iteration, match.created, moves),
                 )
                 ids.append(int(cursor.lastrowid))
+                a, b = match.players[0], match.players[1]
+                summary.setdefault((a, b, versions[a], versions[b]), [0, 0, 0])[_SCORE_COLUMN[match.score]] += 1
                 for player_id, rating in ratings.items():
                     db.execute("INSERT INTO ratings (player_id, system, rating, match_id, created) "
                                "VALUES (?, ?, ?, ?, ?)", (player_id, system, float(rating), ids[-1], match.created))
+            db.executemany(
+                "INSERT INTO pair_results VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (a, b, a_version, b_version) "
+                "DO UPDATE SET wins = wins + excluded.wins, draws = draws + excluded.draws, "
+                "losses = losses + excluded.losses",
+                [(*key, *counts) for key, counts in summary.items()])
         return ids
+
+    @staticmethod
+    def _versions(db: sqlite3.Connection, player_ids: set[str]) -> dict[str, int]:
+        """Each player's version now: the number of snapshots frozen from it so far."""
+        if not player_ids:
+            return {}
+        rows = db.execute(f"SELECT parent, COUNT(*) FROM players WHERE kind = 'snapshot' AND parent IN "
+                          f"({', '.join('?' * len(player_ids))}) GROUP BY parent", sorted(player_ids)).fetchall()
+        return {pid: 0 for pid in player_ids} | {parent: int(count) for parent, count in rows}
+
+    def record_ratings(self, ratings: dict[str, float], match_id: int | None = None, system: str = "elo") -> None:
+        """Ratings set outside a match's own update (a recalibration), at match ``match_id``."""
+        with self.transaction() as db:
+            db.executemany("INSERT INTO ratings (player_id, system, rating, match_id, created) VALUES (?, ?, ?, ?, ?)",
+                           [(pid, system, float(r), match_id, time.time()) for pid, r in ratings.items()])
+
+    def matches_after(self, match_id: int) -> list[tuple[int, MatchRecord]]:
+        """``(id, match)`` of every match stored after match ``match_id``, oldest first."""
+        rows = self._db.execute("SELECT * FROM matches WHERE id > ? ORDER BY id", (int(match_id),)).fetchall()
+        return [(int(r["id"]), _match_from_row(r)) for r in rows]
+
+    def last_match_id(self) -> int:
+        return int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM matches").fetchone()[0])
 
     def matches(self, limit: int | None = None, player: str | None = None) -> list[MatchRecord]:
         """Matches oldest first (the last ``limit`` when given), optionally those of one player."""
@@ -332,6 +398,11 @@ class LeagueStore:
         One aggregate query: how a reader gets the payoff table of a long league without
         loading every match.
         """
+        if self.schema_version >= 3:
+            rows = self._db.execute("SELECT a, b, SUM(wins), SUM(draws), SUM(losses) FROM pair_results WHERE a != b "
+                                    "GROUP BY a, b ORDER BY a, b").fetchall()
+            return [(a, b, int(w), int(d), int(l)) for a, b, w, d, l in rows]
+        # A store from before the summary table, opened read-only: count from the matches.
         # Grouping on the stored JSON text is twice as fast as on json_extract()ed seats.
         rows = self._db.execute(
             "SELECT players, SUM(score = 1.0), SUM(score = 0.5), SUM(score = 0.0) FROM matches GROUP BY players"
@@ -342,6 +413,18 @@ class LeagueStore:
             if first != second:
                 results.append((first, second, int(wins), int(draws), int(losses)))
         return results
+
+    def versioned_results(self, *, recount: bool = False) -> list[tuple[str, str, int, int, int, int, int]]:
+        """``(seat 0, seat 1, their versions, seat 0's wins, draws, losses)``, self-play included.
+
+        From the summary table, or counted from the matches (``recount=True``, and always for
+        a store from before the summary table opened read-only).
+        """
+        cursor = self._db.cursor()
+        cursor.row_factory = None  # plain tuples, in key order: a large league has many rows
+        if recount or self.schema_version < 3:
+            return cursor.execute(_VERSIONED_RESULTS).fetchall()
+        return cursor.execute("SELECT * FROM pair_results ORDER BY a, b, a_version, b_version").fetchall()
 
     def count_matches(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM matches").fetchone()[0])
@@ -365,11 +448,25 @@ class LeagueStore:
             self._db.execute("COMMIT")
 
     def latest_ratings(self, system: str = "elo") -> dict[str, float]:
+        """Each player's newest rating: one index lookup per player, however many ratings are stored."""
+        # The distinct rated players by a skip-scan of the index, then each one's newest row.
         rows = self._db.execute(
-            "SELECT player_id, rating FROM ratings WHERE id IN "
-            "(SELECT MAX(id) FROM ratings WHERE system = ? GROUP BY player_id)", (system,)
+            "WITH RECURSIVE rated(id) AS (SELECT MIN(player_id) FROM ratings UNION ALL "
+            "SELECT (SELECT MIN(player_id) FROM ratings WHERE player_id > rated.id) FROM rated "
+            "WHERE rated.id IS NOT NULL) "
+            "SELECT id, (SELECT rating FROM ratings WHERE player_id = rated.id AND system = ? ORDER BY id DESC "
+            "LIMIT 1) AS rating FROM rated WHERE id IS NOT NULL", (system,)
         ).fetchall()
-        return {r["player_id"]: r["rating"] for r in rows}
+        return {r["id"]: r["rating"] for r in rows if r["rating"] is not None}
+
+    def set_meta(self, key: str, value: Any) -> None:
+        """A JSON value under ``key`` in the meta table (e.g. the last rating fit, to warm-start the next)."""
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+    def meta(self, key: str) -> Any:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row["value"]) if row else None
 
     def rating_history(self, player_id: str, system: str = "elo") -> list[tuple[int | None, float]]:
         rows = self._db.execute("SELECT match_id, rating FROM ratings WHERE player_id = ? AND system = ? ORDER BY id",
@@ -405,6 +502,8 @@ class LeagueStore:
 
 
 _OUTCOME_SCORES = {"win": 1.0, "draw": 0.5, "loss": 0.0}
+_SCORE_COLUMN = {1.0: 0, 0.5: 1, 0.0: 2}
+"""Seat 0's score to its column of ``pair_results``: wins, draws, losses."""
 
 
 def _match_from_row(row: sqlite3.Row) -> MatchRecord:
