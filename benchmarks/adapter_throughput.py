@@ -3,8 +3,9 @@
 An adapter sits on every env step of every sampler, so it must cost little next to the
 game itself. Each game is played with uniformly random legal actions, once through the
 library's own loop and once through our adapter, with the same seeds and the same action
-choices, alternating the two several times and keeping each side's best rate (the least
-disturbed by the rest of the machine). The target is adapter/raw >= 0.8.
+choices, alternating the two several times. Reported: each side's median rate over the
+repeats with its spread (min-max), and adapter/raw as the ratio of the medians, alongside
+the ratio of every repeat's side-by-side pair. The target is adapter/raw >= 0.8.
 
 * PettingZoo (connect_four_v3, tictactoe_v3): the canonical AEC loop
   (``for agent in env.agent_iter(): env.last(); env.step(...)``, done agents stepped with
@@ -18,26 +19,27 @@ disturbed by the rest of the machine). The target is adapter/raw >= 0.8.
 Only decision steps count as env steps (not chance moves, not PettingZoo's ``None``
 steps for done agents). Usage::
 
-    python benchmarks/adapter_throughput.py [--quick] [--episodes N] [--repeats R] [--seed S]
-                                            [--output benchmarks/results/adapter_throughput.json]
+    python benchmarks/adapter_throughput.py [--quick] [--episodes N] [--repeats R] [--seed S] [--out [PATH]]
 
-Prints one JSON document to stdout.
+Prints one JSON document to stdout (``--out``: also writes results/adapter_throughput.json).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import logging
-import os
-import platform
 import sys
 import time
 import warnings
 from typing import Any, Callable
 
 import numpy as np
+
+try:  # python -m benchmarks.adapter_throughput, from the repository root
+    from benchmarks import common
+except ImportError:  # python benchmarks/adapter_throughput.py: benchmarks/ is sys.path[0]
+    import common
 
 logger = logging.getLogger("adapter_throughput")
 
@@ -176,7 +178,11 @@ Runner = Callable[[str, int, int], tuple[int, float, list[int]]]
 
 def compare(game: str, raw: Runner, adapter: Runner, episodes: int, repeats: int, seed: int,
             identical_games: bool) -> dict[str, Any]:
-    """Alternate raw and adapter runs ``repeats`` times; report best and median rates."""
+    """Alternate raw and adapter runs ``repeats`` times; report each side's median and spread.
+
+    Medians, not the best repeat: the best of several runs flatters whichever side had the
+    luckiest moment on a shared machine, and cannot be reproduced as printed.
+    """
     raw(game, max(1, episodes // 10), seed)  # warm-up: imports, caches
     adapter(game, max(1, episodes // 10), seed)
     rates: dict[str, list[float]] = {"raw": [], "adapter": []}
@@ -188,21 +194,24 @@ def compare(game: str, raw: Runner, adapter: Runner, episodes: int, repeats: int
             rates[side].append(steps / seconds)
             lengths[side] = played
             steps_done[side] = steps
-    best = {side: max(values) for side, values in rates.items()}
-    median = {side: float(np.median(values)) for side, values in rates.items()}
+    pair_ratios = [a / r for a, r in zip(rates["adapter"], rates["raw"])]
     result = {
         "episodes_per_run": episodes,
         "env_steps_per_run": steps_done,
-        "raw_steps_per_s": round(best["raw"], 1),
-        "adapter_steps_per_s": round(best["adapter"], 1),
-        "ratio": round(best["adapter"] / best["raw"], 3),
-        "ratio_of_medians": round(median["adapter"] / median["raw"], 3),
+        "raw_steps_per_s": _rounded(common.spread(rates["raw"]), 1),
+        "adapter_steps_per_s": _rounded(common.spread(rates["adapter"]), 1),
+        "ratio": round(common.median(rates["adapter"]) / common.median(rates["raw"]), 3),
+        "ratio_per_repeat": _rounded(common.spread(pair_ratios), 3),
         "all_rates": {side: [round(r, 1) for r in values] for side, values in rates.items()},
     }
     if identical_games:
         result["same_games"] = lengths["raw"] == lengths["adapter"]
     result["meets_target"] = result["ratio"] >= TARGET_RATIO
     return result
+
+
+def _rounded(figures: dict[str, float], digits: int) -> dict[str, float]:
+    return {k: round(v, digits) for k, v in figures.items()}
 
 
 def run(episodes: int, repeats: int, seed: int) -> dict[str, Any]:
@@ -212,7 +221,9 @@ def run(episodes: int, repeats: int, seed: int) -> dict[str, Any]:
         "target_ratio": TARGET_RATIO,
         "seed": seed,
         "repeats": repeats,
-        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
+        "protocol": "each side's median steps/s over the repeats (min-max alongside); ratio = adapter median / "
+                    "raw median; ratio_per_repeat: the spread of the side-by-side pairs",
+        "machine": common.machine_info(),
         "versions": _versions(),
         "notes": {
             "pettingzoo": "raw = the canonical agent_iter()/last() loop through the env's wrappers; the adapter "
@@ -258,20 +269,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a few seconds in all (smoke run)")
     parser.add_argument("--episodes", type=int, default=None, help="episodes per timed run (default 1500, quick 150)")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per side (default 5, quick 2)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", default=None, help="also write the JSON to this file")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random actions (and the games)")
+    parser.add_argument("--out", nargs="?", const="", default=None, metavar="PATH",
+                        help="also write the JSON to PATH (default benchmarks/results/adapter_throughput.json)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
     episodes = args.episodes or (150 if args.quick else 1500)
     repeats = args.repeats or (2 if args.quick else 5)
+    started = time.perf_counter()
     report = run(episodes, repeats, args.seed)
     report["quick"] = bool(args.quick)
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.output:
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        with open(args.output, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+    report["command"] = common.command_line(argv)
+    common.finish(report, "adapter_throughput", args.out, started)
     return 0
 
 

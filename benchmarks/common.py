@@ -1,11 +1,13 @@
-"""Shared helpers for the benchmark scripts (``ppo_learning.py``, ``sampling_throughput.py``).
+"""Shared helpers for the benchmark scripts (``ppo_learning.py``, ``sampling_throughput.py``, ...).
 
 * machine facts and CPU load, recorded in every JSON report: other jobs on a small
   machine distort wall-clock times, so a report says how busy the CPUs were, and the
   scripts compare only ratios measured in the same run;
 * :func:`train_to_target`: train one of our algorithms until a greedy evaluation
   reaches a target, within a time budget (the RLlib side is ``rllib_peer``);
-* :func:`summarize_runs`: medians over seeds; :func:`emit`: the one JSON object out.
+* :class:`Streak`: a target counts only once it held for ``CONSECUTIVE`` checks in a row;
+* :func:`summarize_runs` and :func:`spread`: medians over seeds with their min-max;
+* :func:`emit` and :func:`finish`: the one JSON object out, with :func:`command_line`.
 
 Run the scripts from the repository root, ``python benchmarks/<name>.py --help``.
 """
@@ -19,7 +21,9 @@ import logging
 import math
 import os
 import platform
+import shlex
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -32,6 +36,9 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 TORCH_THREADS = 1
 """Torch intra-op threads in the driver, for our side and RLlib's alike (see set_torch_threads)."""
+
+CONSECUTIVE = 3
+"""Checks in a row at the target before a learning figure counts it as reached (see Streak)."""
 
 
 # ---------------------------------------------------------------------- command line and output
@@ -98,8 +105,18 @@ def stop_ray(started_here: bool) -> None:
         ray.shutdown()
 
 
+def command_line(argv: Sequence[str] | None = None) -> str:
+    """The command that produced a report, recorded in it so that anyone can rerun it as printed."""
+    script = Path(sys.argv[0])
+    if script.is_absolute():
+        script = script.relative_to(Path.cwd()) if script.is_relative_to(Path.cwd()) else script
+    args = list(argv) if argv is not None else sys.argv[1:]
+    return shlex.join(["python", str(script), *args])
+
+
 def finish(report: dict[str, Any], name: str, out: str | None, started: float) -> None:
-    """Stamp total wall time and the load at the end, and emit the report."""
+    """Stamp the command line, total wall time and the load at the end, and emit the report."""
+    report.setdefault("command", command_line())
     report["total_wall_s"] = time.perf_counter() - started
     report["machine"]["load_at_end"] = load_snapshot()
     emit(report, name, out)
@@ -202,20 +219,50 @@ def machine_info() -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- runs and summaries
+class Streak:
+    """Checks in a row that met a target.
+
+    A learning figure is taken at the first point where the target held ``needed`` checks
+    in a row, never at the first or the best single check: a noisy policy (a greedy
+    CartPole policy, a self-play iterate) passes one check by luck long before it holds.
+    """
+
+    def __init__(self, needed: int = CONSECUTIVE):
+        self.needed = needed
+        self.count = 0
+
+    def add(self, passed: bool) -> bool:
+        """Record one check; True once the target has held ``needed`` checks in a row."""
+        self.count = self.count + 1 if passed else 0
+        return self.count >= self.needed
+
+
 def median(values: Sequence[float]) -> float:
-    values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    return float(statistics.median(values)) if values else float("nan")
+    return spread(values)["median"]
+
+
+def spread(values: Sequence[float]) -> dict[str, float]:
+    """Median, min and max of one figure over seeds or repeats (None and NaN left out): the
+    README prints all three, so a lucky or unlucky run is visible instead of standing in for the rest."""
+    kept = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not kept:
+        return {"median": float("nan"), "min": float("nan"), "max": float("nan")}
+    return {"median": float(statistics.median(kept)), "min": min(kept), "max": max(kept)}
 
 
 def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """One task's figures over its seeds: ``reached`` only if every seed reached the target;
-    env steps, wall seconds, iterations and final return as medians (all seeds in ``runs``)."""
+    env steps, wall seconds, iterations and final return as medians (all seeds in ``runs``),
+    and the spread of env steps and wall seconds."""
     return {
         "reached": bool(runs) and all(r["reached"] for r in runs),
         "reached_seeds": sum(bool(r["reached"]) for r in runs),
         "seeds": len(runs),
+        "seed_list": [r["seed"] for r in runs],
         "env_steps": median([r["env_steps"] for r in runs]),
+        "env_steps_spread": spread([r["env_steps"] for r in runs]),
         "wall_s": median([r["wall_s"] for r in runs]),
+        "wall_s_spread": spread([r["wall_s"] for r in runs]),
         "train_s": median([r.get("train_s", float("nan")) for r in runs]),
         "iterations": median([r["iterations"] for r in runs]),
         "final_eval_return": median([r["final_eval_return"] for r in runs]),
@@ -264,7 +311,7 @@ def train_to_target(
     up, or once ``max_env_steps`` were sampled (if given); the budgets are checked between
     iterations. This is the same protocol as ``rllib_peer.rllib_ppo_to_target``.
 
-    Returns ``reached``, ``env_steps`` (sampled for training, evaluation excluded),
+    Returns ``reached``, ``consecutive``, ``env_steps`` (sampled for training, evaluation excluded),
     ``wall_s`` (build + training + evaluations, to the target or the stop), ``train_s``
     (``wall_s`` less evaluations), ``iterations``, ``final_eval_return``, ``build_s``,
     ``eval_s``, ``evaluations``, ``last_train_score``, the last evaluation's ``eval_details``,
@@ -281,7 +328,7 @@ def train_to_target(
     final_eval = last_train = float("nan")
     details: dict[str, Any] = {}
     timers: dict[str, list[float]] = {}
-    in_a_row = 0
+    streak = Streak(consecutive)
     try:
         while time.perf_counter() - t_start < time_budget_s and (max_env_steps is None or env_steps < max_env_steps):
             result = algo.train()
@@ -300,8 +347,7 @@ def train_to_target(
             evaluations += 1
             final_eval = float(eval_score(evaluation))
             details = eval_details(evaluation) if eval_details else {}
-            in_a_row = in_a_row + 1 if final_eval >= target else 0
-            if in_a_row >= consecutive:
+            if streak.add(final_eval >= target):
                 reached = True
                 break
         wall_s = time.perf_counter() - t_start
@@ -312,6 +358,7 @@ def train_to_target(
         "reached" if reached else "did NOT reach", target, iterations, env_steps, wall_s, final_eval, last_train)
     return {
         "reached": reached,
+        "consecutive": consecutive,
         "env_steps": env_steps,
         "wall_s": wall_s,
         "train_s": wall_s - eval_s,

@@ -14,7 +14,9 @@ the machine hits both alike; ``ratios`` puts our wall time over RLlib's (goal: <
 
 Both libraries follow one protocol (``common.train_to_target``,
 ``rllib_peer.rllib_ppo_to_target``): after every training iteration, run
-``algo.evaluate()`` (greedy, 10 episodes); stop when it reaches the target. ``wall_s``
+``algo.evaluate()`` (greedy, 10 episodes); reached when it scores the target in
+``common.CONSECUTIVE`` evaluations in a row (one lucky greedy evaluation of an early policy
+does not count), counted at the last of them, and stop there. ``wall_s``
 runs from the start of the build to that evaluation (build, training and evaluations;
 ``train_s`` leaves the evaluations out); ``env_steps`` counts training samples only.
 Evaluating only once the smoothed training return reaches the target would depend on how
@@ -24,6 +26,8 @@ episodes, on CartPole), so RLlib would be evaluated iterations earlier.
 
     python benchmarks/ppo_learning.py --quick            # smoke check, ~1-2 min
     python benchmarks/ppo_learning.py --out              # full, writes results/ppo_learning.json
+
+The default seeds (100-102) are not the seeds the settings were tuned on (0-4).
 """
 
 from __future__ import annotations
@@ -91,7 +95,7 @@ BUDGETS = {
     "full": {"cartpole": 60, "cartpole_rllib": 120, "ma_cartpole": 60, "pendulum": 60},
     "quick": {"cartpole": 25, "cartpole_rllib": 25, "ma_cartpole": 15, "pendulum": 20},
 }
-SEEDS = {"full": [0, 1, 2, 3, 4], "quick": [0]}
+SEEDS = {"full": [100, 101, 102], "quick": [100]}  # fresh: tuning used 0-4
 
 
 def _ppo(env: str, hparams: dict, model: dict, runners: dict, seed: int, env_config: dict | None = None,
@@ -167,6 +171,7 @@ def _run_ours(name: str, spec: dict[str, Any], seed: int, budget_s: float) -> di
     load = common.log_load(f"{name} seed {seed}")
     run = common.train_to_target(
         spec["make"](seed), target=spec["target"], time_budget_s=budget_s, label=f"{name} seed {seed}",
+        consecutive=common.CONSECUTIVE,
         train_score=spec.get("train_score"),
         eval_score=spec.get("eval_score"), eval_details=spec.get("eval_details"),
     )
@@ -186,7 +191,7 @@ def _run_rllib(seed: int, budget_s: float) -> dict[str, Any]:
         fcnet_hiddens=CARTPOLE_MODEL["fcnet_hiddens"], fcnet_activation=CARTPOLE_MODEL["fcnet_activation"],
         evaluation_episodes=10, evaluation_trigger_return=-math.inf,
         training_overrides={"use_kl_loss": hp["use_kl_loss"], "vf_clip_param": hp["vf_clip_param"]},
-        model_overrides={"vf_share_layers": CARTPOLE_MODEL["vf_share_layers"]},
+        model_overrides={"vf_share_layers": CARTPOLE_MODEL["vf_share_layers"]}, consecutive=common.CONSECUTIVE,
     )
     return {"seed": seed, **run, "load_before": load}
 
@@ -223,7 +228,7 @@ def _ratios(ours: dict[str, Any], rllib: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = common.base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", help="seeds (default: 0 1 2 3 4, quick: 0)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="seeds (default: 100 101 102, quick: 100)")
     parser.add_argument("--tasks", nargs="+", choices=list(_task_specs()) + ["cartpole_rllib"],
                         help="run only these tasks (default: all)")
     args = parser.parse_args(argv)
@@ -246,9 +251,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report: dict[str, Any] = {
         "benchmark": NAME, "mode": mode, "seeds": seeds, "machine": common.machine_info(),
         "protocol": "after every training iteration algo.evaluate() runs 10 greedy episodes; reached when "
-                    "their mean (MA: each agent's) reaches the target. wall_s: build + training + evaluations "
+                    f"their mean (MA: each agent's) is at the target in {common.CONSECUTIVE} evaluations in a row, "
+                    "counted at the last. wall_s: build + training + evaluations "
                     "to that point (train_s: less evaluations); env_steps: training samples. Figures are "
-                    "medians over seeds; reached means every seed reached. Torch runs 1 intra-op thread "
+                    "medians and min-max over seeds; reached means every seed reached. Torch runs 1 intra-op thread "
                     "in the driver for both libraries.",
         "tasks": {},
     }

@@ -183,7 +183,7 @@ def _train_until_target(algo: Any, name: str, env_id: str, t_start: float, build
     iterations = env_steps = evaluations = 0
     eval_s = 0.0
     final_eval_return = last_train_return = float("nan")
-    in_a_row = 0
+    streak = common.Streak(consecutive)
     try:
         while time.perf_counter() - t_start < time_budget_s and (max_env_steps is None or env_steps < max_env_steps):
             result = algo.train()
@@ -210,8 +210,7 @@ def _train_until_target(algo: Any, name: str, env_id: str, t_start: float, build
             evaluations += 1
             logger.info("RLlib %s iter %d: greedy eval over %d episodes = %.1f",
                         name, iterations, evaluation_episodes, final_eval_return)
-            in_a_row = in_a_row + 1 if final_eval_return >= target_return else 0
-            if in_a_row >= consecutive:
+            if streak.add(final_eval_return >= target_return):
                 reached = True
                 break
         wall_s = time.perf_counter() - t_start
@@ -222,7 +221,8 @@ def _train_until_target(algo: Any, name: str, env_id: str, t_start: float, build
                        "last train return=%.1f)", name, target_return, env_id, time_budget_s, iterations,
                        env_steps, last_train_return)
     return {
-        "reached": reached, "wall_s": wall_s, "train_s": wall_s - eval_s, "env_steps": env_steps,
+        "reached": reached, "consecutive": consecutive, "wall_s": wall_s, "train_s": wall_s - eval_s,
+        "env_steps": env_steps,
         "iterations": iterations, "final_eval_return": final_eval_return,
         "env_steps_per_s": env_steps / wall_s if wall_s > 0 else 0.0, "build_s": build_s, "eval_s": eval_s,
         "evaluations": evaluations, "last_train_return": last_train_return, "num_env_runners": num_env_runners,
@@ -253,8 +253,9 @@ def rllib_ppo_to_target(
     evaluation_trigger_return: Optional[float] = None,
     training_overrides: Optional[Dict[str, Any]] = None,
     model_overrides: Optional[Dict[str, Any]] = None,
+    consecutive: int = 1,
 ) -> Dict[str, Any]:
-    """Train RLlib PPO until a greedy evaluation reaches ``target_return``.
+    """Train RLlib PPO until a greedy evaluation reaches ``target_return`` (``consecutive`` times in a row).
 
     After every training iteration whose ``env_runners/episode_return_mean`` is
     at least ``evaluation_trigger_return`` (default: ``target_return``; pass
@@ -340,7 +341,8 @@ def rllib_ppo_to_target(
     )
 
     return _train_until_target(algo, "PPO", env_id, t_start, build_s, target_return, time_budget_s,
-                               evaluation_trigger_return, evaluation_episodes, num_env_runners)
+                               evaluation_trigger_return, evaluation_episodes, num_env_runners,
+                               consecutive=consecutive)
 
 
 def rllib_dqn_to_target(
@@ -356,12 +358,14 @@ def rllib_dqn_to_target(
     min_sample_timesteps_per_iteration: int = 1000,
     evaluation_episodes: int = 10,
     model_overrides: Optional[Dict[str, Any]] = None,
+    consecutive: int = 1,
 ) -> Dict[str, Any]:
     """Train RLlib DQN (new API stack) until a greedy evaluation reaches ``target_return``.
 
     The same protocol as :func:`rllib_ppo_to_target` with ``evaluation_trigger_return=-inf``:
     ``algo.evaluate()`` (greedy, in the driver) after every training iteration; stop on the
-    target or when ``time_budget_s`` (from the start of the build) is used up. ``training``
+    target in ``consecutive`` evaluations in a row or when ``time_budget_s`` (from the start
+    of the build) is used up. ``training``
     goes to ``DQNConfig.training()`` as is (RLlib's names: ``replay_buffer_config``,
     ``n_step``, ``double_q``, ``dueling``, ``epsilon``, ...). Returns the same keys.
     """
@@ -369,7 +373,8 @@ def rllib_dqn_to_target(
 
     return _rllib_replay_to_target(DQNConfig, "DQN", env_id, target_return, seed, time_budget_s, training,
                                    fcnet_hiddens, fcnet_activation, rollout_fragment_length,
-                                   min_sample_timesteps_per_iteration, evaluation_episodes, model_overrides)
+                                   min_sample_timesteps_per_iteration, evaluation_episodes, model_overrides,
+                                   consecutive=consecutive)
 
 
 def rllib_sac_to_target(

@@ -66,14 +66,13 @@ TASKS: dict[str, dict[str, Any]] = {
 }
 ROLLOUT_FRAGMENT_LENGTH = 1  # one gradient step per env step on both sides
 MIN_STEPS_PER_ITERATION = 1000
-CONSECUTIVE = 3  # evaluations in a row at the target
 
 BUDGETS_S = {
     "full": {"pendulum": 600, "pendulum_rllib": 900, "cartpole": 600, "cartpole_rllib": 600},
     "quick": {"pendulum": 120, "pendulum_rllib": 60, "cartpole": 60, "cartpole_rllib": 60},
 }
 STEP_CAPS = {"quick": 8_000}  # quick mode stops sooner; full mode uses each task's max_env_steps
-SEEDS = {"full": [0, 1, 2], "quick": [0]}
+SEEDS = {"full": [100, 101, 102], "quick": [100]}  # fresh: the settings were tuned on 0-2
 
 
 def _ours(task: dict[str, Any], seed: int) -> SACConfig:
@@ -95,7 +94,7 @@ def _run_ours(name: str, seed: int, budget_s: float, max_env_steps: int) -> dict
     task = TASKS[name]
     load = common.log_load(f"{name} seed {seed}")
     run = common.train_to_target(_ours(task, seed), target=task["target"], time_budget_s=budget_s,
-                                 max_env_steps=max_env_steps, consecutive=CONSECUTIVE,
+                                 max_env_steps=max_env_steps, consecutive=common.CONSECUTIVE,
                                  label=f"sac {name} seed {seed}")
     return {"seed": seed, **run, "load_before": load}
 
@@ -111,14 +110,14 @@ def _run_rllib(name: str, seed: int, budget_s: float, max_env_steps: int) -> dic
         task["env"], task["target"], seed, budget_s, training=training, fcnet_hiddens=task["model"]["fcnet_hiddens"],
         fcnet_activation=task["model"]["fcnet_activation"], rollout_fragment_length=ROLLOUT_FRAGMENT_LENGTH,
         min_sample_timesteps_per_iteration=MIN_STEPS_PER_ITERATION, max_env_steps=max_env_steps,
-        consecutive=CONSECUTIVE,
+        consecutive=common.CONSECUTIVE,
     )
     return {"seed": seed, **run, "load_before": load}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = common.base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", help="seeds (default: 0 1 2, quick: 0)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="seeds (default: 100 101 102, quick: 100)")
     parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=sorted(TASKS), help="tasks to run")
     parser.add_argument("--rllib-seeds", type=int, nargs="+",
                         help="seeds for the RLlib runs (default: the same as ours)")
@@ -139,9 +138,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "machine": common.machine_info(),
         "protocol": f"train() samples >= {MIN_STEPS_PER_ITERATION} env steps (one env step and one gradient step per "
                     "training step); after every iteration algo.evaluate() runs 10 greedy episodes; reached when "
-                    f"their mean is at the target in {CONSECUTIVE} evaluations in a row (counted at the last) within "
-                    "the env-step budget. wall_s: build + training + evaluations; env_steps: training samples. "
-                    "Medians over seeds; reached means every seed reached.",
+                    f"their mean is at the target in {common.CONSECUTIVE} evaluations in a row (counted at the last) "
+                    "within the env-step budget. wall_s: build + training + evaluations; env_steps: training "
+                    "samples. Medians and min-max over seeds; reached means every seed reached.",
         "settings": {name: {**task, "rollout_fragment_length": ROLLOUT_FRAGMENT_LENGTH,
                             "min_sample_timesteps_per_iteration": MIN_STEPS_PER_ITERATION,
                             "replay": "ReplayBuffer (RLlib: EpisodeReplayBuffer)"}

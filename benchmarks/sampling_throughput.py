@@ -40,7 +40,7 @@ MODEL = {"fcnet_hiddens": [64, 64], "fcnet_activation": "tanh"}
 GOAL = 3.0
 
 MODES = {
-    "full": {"seconds": 10.0, "repeats": 2, "num_envs": [1, 8], "runners": [0, 2]},
+    "full": {"seconds": 10.0, "repeats": 3, "num_envs": [1, 8], "runners": [0, 2]},
     "quick": {"seconds": 3.0, "repeats": 1, "num_envs": [1], "runners": [0, 2]},
 }
 
@@ -83,7 +83,7 @@ def ours_sampling_throughput(num_env_runners: int, num_envs_per_env_runner: int,
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = common.base_parser(__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, help="timed seconds per window (full 10, quick 3)")
-    parser.add_argument("--repeats", type=int, help="windows per side and setting (full 2, quick 1)")
+    parser.add_argument("--repeats", type=int, help="windows per side and setting (full 3, quick 1)")
     parser.add_argument("--num-envs", type=int, nargs="+", help="sub-envs per runner to measure (full 1 8, quick 1)")
     parser.add_argument("--runners", type=int, nargs="+", help="numbers of runners to measure (default 0 2)")
     parser.add_argument("--steps-per-call", type=int, default=1000, help="env steps per runner per round")
@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "settings": {**settings, "steps_per_call": args.steps_per_call, "warmup_calls": 2},
         "protocol": "per window: build (excluded), 2 warm-up rounds, then rounds of steps_per_call env steps per "
                     "runner until `seconds` pass; exploring module, data shipped to the driver. Ours and RLlib's "
-                    "windows alternate; env_steps_per_s is the median over repeats; ratio = ours / RLlib.",
+                    "windows alternate; env_steps_per_s is the median over repeats (min-max in the windows); "
+                    "ratio = ours / RLlib.",
         "results": {},
     }
     started = time.perf_counter()

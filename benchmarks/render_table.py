@@ -1,0 +1,493 @@
+"""Render the README's benchmark table from ``benchmarks/results/*.json``, or check it.
+
+Every figure in the table is read from the JSON that a benchmark script wrote, by this one
+script, so that the README cannot print a number that no result file holds, nor keep one
+after its file changed. The table lives in README.md between two marker comments::
+
+    python benchmarks/render_table.py           # rewrite the table in README.md
+    python benchmarks/render_table.py --check   # exit 1 if README.md's table is not the rendering
+
+Learning figures are medians over seeds with their min-max in brackets, taken at the final
+policy or at the first point where the target held for the recorded number of checks in a
+row. A field that a row needs and its JSON lacks raises :class:`MissingField`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+try:  # python -m benchmarks.render_table, from the repository root
+    from benchmarks import common
+except ImportError:  # python benchmarks/render_table.py: benchmarks/ is sys.path[0]
+    import common
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+BEGIN = "<!-- benchmark-table:begin -->"
+END = "<!-- benchmark-table:end -->"
+COLUMNS = ("what", "marl_arena", "peer", "ratio", "command")
+
+
+class MissingField(KeyError):
+    """A row needs a field that its result file lacks (or holds as null)."""
+
+    def __str__(self) -> str:  # KeyError would print the message in quotes
+        return str(self.args[0])
+
+
+class Node:
+    """A dict or list inside one result file.
+
+    Indexing a missing or null field raises :class:`MissingField` naming the file and the
+    field's path, so a row never renders a stale default and never dies on a bare KeyError.
+    """
+
+    def __init__(self, value: dict | list, file: str, path: tuple = ()):
+        self.value, self.file, self.path = value, file, path
+
+    def __getitem__(self, key: str | int) -> Any:
+        try:
+            value = self.value[key]
+        except (KeyError, IndexError, TypeError):
+            value = None
+        if value is None:
+            where = ".".join(str(k) for k in (*self.path, key))
+            raise MissingField(f"{self.file} has no field {where!r}: rerun the script that writes it, "
+                               "or change its row in benchmarks/render_table.py")
+        return Node(value, self.file, (*self.path, key)) if isinstance(value, (dict, list)) else value
+
+    def optional(self, key: str) -> Any:
+        """A field that may be absent or null (a ratio that a run could not take)."""
+        return self[key] if isinstance(self.value, dict) and self.value.get(key) is not None else None
+
+    def __iter__(self) -> Iterator[Any]:
+        keys = range(len(self.value)) if isinstance(self.value, list) else list(self.value)
+        return (self[k] for k in keys) if isinstance(self.value, list) else iter(keys)
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        return ((key, self[key]) for key in self.value)
+
+
+def load(directory: Path, name: str) -> Node:
+    path = directory / f"{name}.json"
+    if not path.exists():
+        raise MissingField(f"{path} does not exist: run the benchmark that writes it")
+    return Node(json.loads(path.read_text(encoding="utf-8")), f"benchmarks/results/{name}.json")
+
+
+@dataclass(frozen=True)
+class Row:
+    what: str
+    ours: str
+    peer: str
+    ratio: str
+    command: str
+
+    def markdown(self) -> str:
+        cells = (self.what, self.ours, self.peer, self.ratio, f"`{self.command}`")
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+
+# ---------------------------------------------------------------------- number formats
+def secs(value: float) -> str:
+    return f"{value:.2f}" if value < 1 else f"{value:.1f}" if value < 10 else f"{value:.0f}"
+
+
+def kilo(value: float) -> str:
+    """1.56M, 24k, 8.5k, 350: counts of steps and episodes, to the precision a reader uses."""
+    if value >= 1_000_000:
+        return f"{value / 1e6:.2f}M"
+    if value >= 10_000:
+        return f"{value / 1000:.0f}k"
+    return f"{value / 1000:.1f}k" if value >= 1000 else f"{value:.0f}"
+
+
+def exploit(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def span(figures: Node, fmt: Callable[[float], str], unit: str = "") -> str:
+    """A ``common.spread`` record as 'median unit (min-max)', or one value where min and max print alike."""
+    low, high = fmt(figures["min"]), fmt(figures["max"])
+    return f"{fmt(figures['median'])}{unit}" + ("" if low == high else f" ({low}-{high})")
+
+
+def spread(values: Iterable[float], fmt: Callable[[float], str], unit: str = "") -> str:
+    """Median with min-max in brackets, over seeds or repeats ('n/a' over none)."""
+    values = list(values)
+    return span(Node(common.spread(values), "(computed)"), fmt, unit) if values else "n/a"
+
+
+def seed_list(seeds: Iterable[int]) -> str:
+    seeds = sorted(seeds)
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"seeds {seeds[0]}-{seeds[-1]}"
+    return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(str(s) for s in seeds)
+
+
+def times(value: float, what: str = "the time") -> str:
+    return f"{value:.2f}x {what}"
+
+
+def consecutive(records: Iterable[Node], key: str = "consecutive") -> int:
+    """How many checks in a row the runs asked for: one number, or the file contradicts itself."""
+    records = list(records)
+    values = {record[key] for record in records}
+    if len(values) != 1:
+        raise MissingField(f"{records[0].file}: runs disagree on {key!r}: {sorted(values)}")
+    return values.pop()
+
+
+# ---------------------------------------------------------------------- learning to a target
+def to_target(task: Node) -> str:
+    """'3/3 reached; 5.7 s (5.2-7.0), 24k env steps (20k-28k)' over a train_to_target task's seeds."""
+    runs = list(task["runs"])
+    reached = sum(bool(run["reached"]) for run in runs)
+    used = (f"{spread((r['wall_s'] for r in runs), secs, ' s')}, "
+            f"{spread((r['env_steps'] for r in runs), kilo, ' env steps')}")
+    if not reached:
+        return f"0/{len(runs)} reached within the budget; used {used}"
+    if reached < len(runs):
+        return f"{reached}/{len(runs)} reached; {used} (a seed that missed counts the budget it used)"
+    return f"{reached}/{len(runs)} reached; {used}"
+
+
+def target_what(label: str, result: Node, task: str, extra: str = "") -> str:
+    """'<label> to greedy 450<extra>, 3 evaluations in a row (seeds 100-102)'."""
+    tasks = result["tasks"]
+    return (f"{label} to greedy {tasks[task]['target']:g}{extra}, {consecutive(tasks[task]['runs'])} evaluations "
+            f"in a row ({seed_list(result['seeds'])})")
+
+
+def peer_ratio(ratios: Node, key: str) -> str:
+    """The JSON's own ours-over-RLlib wall-time ratio, or why there is none."""
+    if ratios.optional("note"):
+        return "none: a side missed the target on some seed"
+    return times(ratios[key])
+
+
+def ppo_rows(directory: Path) -> list[Row]:
+    result = load(directory, "ppo_learning")
+    tasks, command = result["tasks"], result["command"]
+    return [
+        Row(target_what("PPO CartPole-v1", result, "cartpole"), to_target(tasks["cartpole"]),
+            f"RLlib PPO, same settings: {to_target(tasks['cartpole_rllib'])}",
+            peer_ratio(result["ratios"], "cartpole_wall_s_ours_over_rllib"), command),
+        Row(target_what("PPO MultiAgentCartPole, both agents,", result, "ma_cartpole_independent"),
+            f"independent modules: {to_target(tasks['ma_cartpole_independent'])}; one shared module: "
+            f"{to_target(tasks['ma_cartpole_shared'])}", "", "", command),
+        Row(target_what("PPO Pendulum-v1", result, "pendulum"), to_target(tasks["pendulum"]), "", "", command),
+    ]
+
+
+def dqn_row(directory: Path, name: str, label: Callable[[Node], str]) -> Row:
+    result = load(directory, name)
+    tasks = result["tasks"]
+    return Row(target_what(label(result["hyperparameters"]), result, "cartpole"), to_target(tasks["cartpole"]),
+               f"RLlib DQN, same settings: {to_target(tasks['cartpole_rllib'])}",
+               peer_ratio(result["ratios"], "cartpole_wall_s_ours_over_rllib"), result["command"])
+
+
+def dqn_rows(directory: Path) -> list[Row]:
+    return [
+        dqn_row(directory, "dqn_learning",
+                lambda h: f"DQN CartPole-v1 (double, dueling, {h['n_step']}-step returns, prioritized replay)"),
+        dqn_row(directory, "dqn_learning_rainbow",
+                lambda h: f"DQN Rainbow CartPole-v1 (the above + C51 with {h['num_atoms']} atoms + noisy heads, "
+                          f"epsilon {h['epsilon']:g})"),
+    ]
+
+
+def sac_row(directory: Path, name: str, task: str, label: str) -> Row:
+    result = load(directory, name)
+    tasks = result["tasks"]
+    ours, rllib = list(tasks[task]["runs"]), list(tasks[f"{task}_rllib"]["runs"])
+    peer_seeds = seed_list(run["seed"] for run in rllib)
+    ratio = peer_ratio(result["ratios"][task], "wall_s_ours_over_rllib")
+    if len(rllib) < len(ours) and ratio.endswith("the time"):
+        ratio += f" (our median over RLlib's {peer_seeds})"
+    return Row(target_what(label, result, task, f" within {kilo(tasks[task]['max_env_steps'])} env steps"),
+               to_target(tasks[task]), f"RLlib SAC, same settings, {peer_seeds}: {to_target(tasks[f'{task}_rllib'])}",
+               ratio, result["command"])
+
+
+def sac_rows(directory: Path) -> list[Row]:
+    return [
+        sac_row(directory, "sac_learning_pendulum", "pendulum", "SAC Pendulum-v1"),
+        sac_row(directory, "sac_learning_cartpole", "cartpole", "discrete SAC CartPole-v1"),
+    ]
+
+
+# ---------------------------------------------------------------------- leagues and self-play
+def dqn_league_row(directory: Path) -> Row:
+    result = load(directory, "dqn_league")
+
+    def trainer(name: str) -> str:
+        hit = [run for run in result[name]["runs"] if run["reached"]]
+        return (f"{len(hit)}/{len(result[name]['runs'])} reached; "
+                f"{spread((r['wall_s_to_target'] for r in hit), secs, ' s')}, "
+                f"{spread((r['env_steps_to_target'] for r in hit), kilo, ' env steps')}")
+
+    ratio = result.optional("wall_s_dqn_over_ppo")
+    return Row(f"DQN as a league trainer, tic_tac_toe league (leagues/tic_tac_toe.py): {result['target']}; "
+               f"{seed_list(result['seeds'])}", trainer("dqn"), f"PPO as the trainer in the same league: "
+               f"{trainer('ppo')}", times(ratio) if ratio is not None else "none: a trainer missed on some seed",
+               result["command"])
+
+
+def selfplay_rows(directory: Path) -> list[Row]:
+    result = load(directory, "openspiel_selfplay")
+    rows = []
+    for game, task in result["tasks"].items():
+        runs = list(task["runs"])
+        hit = [run for run in runs if run["reached"]]
+        rows.append(Row(
+            f"self-play PPO {game}, one shared module: {runs[0]['target']}; {seed_list(result['seeds'])}",
+            f"{len(hit)}/{len(runs)} reached; {spread((r['wall_s_to_target'] for r in hit), secs, ' s')}, "
+            f"{spread((r['episodes_to_target'] for r in hit), kilo, ' episodes')}", "", "", result["command"]))
+    return rows
+
+
+def league_rows(directory: Path) -> list[Row]:
+    result = load(directory, "league_exploitability")
+    return [league_row(game, entry, result["command"]) for game, entry in result["games"].items()]
+
+
+def league_row(game: str, entry: Node, command: str) -> Row:
+    summary, target = entry["summary"], entry["target"]
+    checks = consecutive((run["league"]["pool_nash_mixture"] for run in entry["runs"]), key="consecutive_checks")
+
+    def final(series: str) -> str:
+        return span(summary[series]["final"], exploit)
+
+    held = summary["league_pool_nash"]["held_target_seeds"]
+    first = f", first at {span(summary['league_pool_nash']['first_held_target_train_s'], secs, ' s')}" if held else ""
+    return Row(
+        f"league on {game} (self-play PPO + snapshots), {span(summary['train_s_each'], secs, ' s')} of training per "
+        f"seed ({seed_list(entry['seeds'])}): exploitability of the final policies, target < {target:g} "
+        f"(uniform random: {entry['uniform_random_exploitability']:.3g})",
+        f"pool Nash mixture {final('league_pool_nash')}, main agent {final('league_main_agent')}; the pool held "
+        f"< {target:g} for {checks} checks in a row on {held}/{summary['seeds']} seeds{first}",
+        f"OpenSpiel NFSP, same training seconds: average policy {final('nfsp_average_policy')}", "", command)
+
+
+# ---------------------------------------------------------------------- throughput and programs
+def sampling_rows(directory: Path) -> list[Row]:
+    result = load(directory, "sampling_throughput")
+    rows = []
+    for _, entry in result["results"].items():
+        runners, envs = entry["num_env_runners"], entry["num_envs_per_env_runner"]
+        ours, rllib = list(entry["ours_windows"]), list(entry["rllib_windows"])
+        rows.append(Row(
+            f"sampling CartPole-v1, {'in the driver' if runners == 0 else f'{runners} Ray runners'}, {envs} "
+            f"env{'s' if envs > 1 else ''}{' each' if runners else ''} ({len(ours)} windows a side, alternating)",
+            f"{spread((w['env_steps_per_s'] for w in ours), kilo, ' steps/s')}",
+            f"RLlib {spread((w['env_steps_per_s'] for w in rllib), kilo)}",
+            times(entry["ratio_ours_over_rllib"], "the rate"), result["command"]))
+    return rows
+
+
+def adapter_rows(directory: Path) -> list[Row]:
+    result = load(directory, "adapter_throughput")
+    rows = []
+    for library, raw in (("pettingzoo", "raw PettingZoo AEC loop"), ("openspiel", "raw pyspiel loop")):
+        games = result[library]
+        rate = {side: " / ".join(span(games[g][f"{side}_steps_per_s"], kilo) for g in games)
+                for side in ("adapter", "raw")}
+        rows.append(Row(
+            f"env adapter vs raw library, {library} {' / '.join(games)}, random legal actions "
+            f"({result['repeats']} runs a side, alternating)", f"{rate['adapter']} steps/s", f"{raw}: {rate['raw']}",
+            " / ".join(f"{games[g]['ratio']:.2f}" for g in games) + " (adapter / raw, medians)", result["command"]))
+    return rows
+
+
+def taxi_row(directory: Path) -> Row:
+    result = load(directory, "taxi_first_page")
+
+    def side(name: str) -> str:
+        data = result["sides"][name]
+        if not data["all_finished"]:
+            return (f"did not finish in {data['timeout_s']:.0f} s (stopped; {data['finished']} of "
+                    f"{data['runs']} runs finished, a side that times out is not run again)")
+        return f"{span(data['wall_s'], secs, ' s')} over {data['runs']} runs"
+
+    ratio = result.optional("ratio_ours_over_rllib")
+    return Row(f"RLlib's first-page Taxi program ({result['program']}: 2 env runners + 1 evaluation runner, 5 "
+               "train() + evaluate()), the whole program in a fresh process", side("marl_arena"),
+               f"RLlib, the same file with its imports: {side('rllib')}", times(ratio) if ratio is not None else "",
+               result["command"])
+
+
+def gpu_row(directory: Path) -> Row:
+    """Measured once on a cloud GPU (this machine has none): rendered as its JSON says, and labelled so."""
+    result = load(directory, "gpu_learner")
+    ppo, update, off_policy = result["ppo_cartpole"], result["learner_update"], result["off_policy"]
+    sac = off_policy["sac_pendulum"]
+    restored = "equal weights" if ppo["restored_on_cpu"]["weights_equal"] else "weights DIFFER"
+    finite = "finite" if all(off_policy[algo]["losses_finite"] for algo in off_policy) else "NON-FINITE"
+    return Row(
+        f"`num_gpus_per_learner=1`, measured on one {result['gpu']}, not on this machine: PPO CartPole with "
+        f"parameters and Adam state on cuda (checkpoint restores on CPU, {restored}); DQN Rainbow and SAC learners "
+        f"on cuda, {finite} losses; nccl learner group of one",
+        f"greedy {ppo['best_greedy_return']:.0f} at the first evaluation over 450, iteration {ppo['iterations']}; "
+        f"PPO update, batch {update['batch']}, {list(update['hidden'])}: {update['gpu_s']:.3f} s; SAC Pendulum on "
+        f"cuda: {1000 * sac['seconds'] / sac['env_steps']:.0f} ms per env step",
+        f"same update on that machine's {update['cpu_threads']} CPU threads: {update['cpu_s']:.3f} s",
+        times(update["cpu_over_gpu"], "faster on the GPU"), result["command"])
+
+
+def dashboard_row(directory: Path) -> Row:
+    result = load(directory, "dashboard_load")
+    pages = result["pages"]
+    worst = max(pages, key=lambda page: pages[page]["page_s"])
+    runs = list(pages[worst]["runs_s"])
+    return Row(f"dashboard on a league of {result['store']['players']} players and {result['store']['matches']:,} "
+               f"matches: each page's cold load (full AppTest run, caches cleared), goal < {result['target_s']:g} s",
+               f"worst page {worst}: {spread(runs, secs, ' s')} over {len(runs)} cold runs; a live-refresh tick with "
+               f"no new data <= {max(pages[page]['warm_s'] for page in pages):.2f} s", "", "", result["command"])
+
+
+def impala_appo_rows(directory: Path) -> list[Row]:
+    result = load(directory, "impala_appo")
+    tasks, ratios, command = result["tasks"], result["ratios"], result["command"]
+
+    def versus_rllib(name: str, label: str) -> Row:
+        peer = tasks[f"cartpole_{name}_rllib"]
+        ratio = ratios[f"cartpole_{name}"]
+        note = " (RLlib at its whole budget)" if ratio.optional("note") else ""
+        missed = "" if ratio["goal_met"] else "; goal <= 0.1 not met: a seed missed"
+        return Row(target_what(f"{label} CartPole-v1", result, f"cartpole_{name}"), to_target(tasks[f"cartpole_{name}"]),
+                   f"RLlib {label}, its tuned CartPole example ({seed_list(peer['seed_list'])}, "
+                   f"{peer['time_budget_s']} s budget): {to_target(peer)}",
+                   times(ratio["wall_s_ours_over_rllib"]) + note + missed, command)
+
+    throughput = tasks["throughput"]
+    ours, rllib = throughput["ours_appo"], throughput["rllib_appo"]
+    runners = result["settings"]["throughput_both_sides"]["runners"]
+    return [
+        versus_rllib("appo", "APPO"),
+        versus_rllib("impala", "IMPALA"),
+        Row(f"APPO throughput, {runners['num_env_runners']} Ray runners x {runners['num_envs_per_env_runner']} envs, "
+            f"sampling and learning at once, {ours['seconds']:.0f} s a side",
+            f"{kilo(ours['env_steps_per_s'])} env steps/s, {ours['learner_updates_per_s']:.1f} updates/s "
+            f"(staleness {ours['sample_staleness_mean']:.1f} versions)",
+            f"RLlib APPO, same settings: {kilo(rllib['env_steps_per_s'])} env steps/s, "
+            f"{rllib['learner_updates_per_s']:.1f} updates/s",
+            f"{throughput['env_steps_per_s_ours_over_rllib']:.2f}x the env steps/s, "
+            f"{throughput['learner_updates_per_s_ours_over_rllib']:.2f}x the updates/s", command),
+        Row(target_what("APPO Pendulum-v1", result, "pendulum_appo"), to_target(tasks["pendulum_appo"]), "", "",
+            command),
+    ]
+
+
+def killed_runner_row(directory: Path) -> Row:
+    result = load(directory, "impala_appo_killed_every_4s")
+    task, settings = result["tasks"]["cartpole_appo_killed_runners"], result["settings"]["killed_runners"]
+    run = task["runs"][0]
+    return Row(f"APPO CartPole-v1 to greedy {task['target']:g} with {settings['num_env_runners']} Ray runners, one "
+               f"killed every {settings['kill_every_s']:g} s ({seed_list(task['seed_list'])})",
+               f"{to_target(task)}; {run['kills']} kill(s), {run['num_env_runner_restarts']} restart(s), "
+               f"{run['num_fragments_dropped']} fragment(s) dropped", "", "", result["command"])
+
+
+def league_concurrency_row(directory: Path) -> Row:
+    result = load(directory, "league_concurrency")
+    runs = {(run["trainers"], run["concurrent"]): run["iteration_s_median"] for run in result["runs"]}
+    cluster = result["ray_cluster"]
+    return Row(f"league iteration with 3 trainers vs 1 (take_away, {result['env_runners_per_trainer']} Ray runner per "
+               f"trainer) on a {cluster['nodes']}-node Ray cluster of {cluster['cpus']:g} CPUs; goal <= 1.3x where "
+               "the cluster has the cores",
+               f"1 trainer {secs(runs[1, True])} s; 3 at once {secs(runs[3, True])} s; 3 in turn {secs(runs[3, False])} s",
+               "", f"{result['ratio_3_concurrent_over_1']:.2f}x at once, {result['ratio_3_in_turn_over_1']:.2f}x in turn "
+               "(2 cores cannot hold 3 trainers)", result["command"])
+
+
+def snapshot_memory_row(directory: Path) -> Row:
+    result = load(directory, "league_snapshot_memory")
+    by_limit = result["by_max_opponents_per_runner"]
+
+    def memory(limit: str) -> str:
+        return " / ".join(f"{row['runner']['private_mib']:.0f}" for row in by_limit[limit])
+
+    counts = " / ".join(str(row["snapshots"]) for row in by_limit["16"])
+    return Row(f"runner memory in a {result['env']} league with {counts} snapshots drawn uniformly "
+               "(private MiB; object-store pages it maps are shared, not counted)",
+               f"max_opponents_per_runner=16: {memory('16')} MiB", f"no limit: {memory('None')} MiB", "",
+               result["command"])
+
+
+def store_scale_row(directory: Path) -> Row:
+    result = load(directory, "league_store_scale")
+    store = result["store"]
+    return Row(f"league store of {store['matches']:,} matches, {store['players']} players: load time, goal < "
+               f"{result['target_s']:g} s",
+               f"`marl-arena league status` {spread(result['status_runs_s'], secs, ' s')} "
+               f"(whole process; {secs(result['cli_import_s'])} s of it imports); dashboard leaderboard "
+               f"{secs(result['leaderboard_page_s'])} s", f"counting from the matches table: {secs(result['recount_s'])} s",
+               "", result["command"])
+
+
+def rating_calibration_row(directory: Path) -> Row:
+    result = load(directory, "rating_calibration")
+    worst = result["worst_abs_error"]
+    before, after = worst["before"], worst["after"]
+    return Row(f"rating calibration, take_away league ({result['iterations']} iterations): worst gap between predicted "
+               f"and observed win rate over pairs with >= {result['min_games']} games, goal <= "
+               f"{100 * result['target_abs_error']:.0f} points",
+               f"version-aware Bradley-Terry {100 * after['bradley_terry']:.1f}, re-anchored Elo {100 * after['elo']:.1f} "
+               "points (current versions)",
+               f"online Elo before: {100 * before['elo_online_whole_history']:.1f} points (whole history), "
+               f"{100 * before['elo_online_current_versions']:.1f} (current versions)", "", result["command"])
+
+
+ROWS: tuple[Callable[[Path], Row | list[Row]], ...] = (
+    ppo_rows, dqn_rows, dqn_league_row, sac_rows, impala_appo_rows, killed_runner_row, gpu_row, sampling_rows,
+    adapter_rows, selfplay_rows, league_rows, league_concurrency_row, snapshot_memory_row, rating_calibration_row,
+    store_scale_row, taxi_row, dashboard_row,
+)
+
+
+# ---------------------------------------------------------------------- table and README
+def render(directory: Path = common.RESULTS_DIR, rows: Sequence[Callable[[Path], Row | list[Row]]] = ROWS) -> str:
+    """The table, as markdown, from the result files in ``directory``."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for make in rows:
+        made = make(directory)
+        lines += [row.markdown() for row in (made if isinstance(made, list) else [made])]
+    return "\n".join(lines) + "\n"
+
+
+def with_table(readme: str, table: str) -> str:
+    """``readme`` with the text between the markers replaced by ``table``."""
+    if readme.count(BEGIN) != 1 or readme.count(END) != 1 or readme.index(BEGIN) > readme.index(END):
+        raise ValueError(f"README.md must hold {BEGIN} and then {END}, once each")
+    head, rest = readme.split(BEGIN)
+    _, tail = rest.split(END)
+    return f"{head}{BEGIN}\n{table}{END}{tail}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if README.md's table differs; write nothing")
+    args = parser.parse_args(argv)
+    readme = README.read_text(encoding="utf-8")
+    rendered = with_table(readme, render())
+    if args.check:
+        if rendered != readme:
+            print("README.md's benchmark table differs from benchmarks/results/*.json: "
+                  "run python benchmarks/render_table.py", file=sys.stderr)
+            return 1
+        return 0
+    README.write_text(rendered, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
