@@ -11,27 +11,12 @@ from marl_arena.league.leaderboard import calibration_report, store_leaderboard
 from marl_arena.league.league_config import LeagueConfig
 from marl_arena.league.players import PlayerInfo
 from marl_arena.league.store import LeagueStore, MatchRecord
+from test_league import take_away_league as base_take_away_league
 
 
 def take_away_league(directory, **roster) -> LeagueConfig:
-    trainer = (
-        PPOConfig()
-        .training(train_batch_size_per_learner=500, minibatch_size=100, num_epochs=5, gamma=1.0,
-                  entropy_coeff=0.01, lr=1e-3)
-        .env_runners(num_envs_per_env_runner=8)
-        .rl_module(model_config={"fcnet_hiddens": [32, 32]})
-    )
-    return (
-        LeagueConfig()
-        .environment("games:take_away", env_config={"pile": 10})
-        .trainer(trainer)
-        .roster(**({"main_agents": 1, "scripted": {"random": RandomModule}} | roster))
-        .matchmaking("pfsp", weighting="hard")
-        .snapshots(win_rate=0.7, min_games=100)
-        .rating(k=16)
-        .debugging(seed=3)
-        .store(str(directory))
-    )
+    """test_league's take_away league, freezing after 100 games, rated with k=16, seeded."""
+    return base_take_away_league(directory, min_games=100).roster(**roster).rating(k=16).debugging(seed=3)
 
 
 def test_elo_and_bradley_terry_predict_observed_win_rates_on_a_real_league(tmp_path):

@@ -18,13 +18,22 @@ def compute_gae(rewards: np.ndarray, values: np.ndarray, next_values: np.ndarray
     not_terminal = 1.0 - terminateds.astype(np.float32)
     continues = 1.0 - (terminateds | truncateds).astype(np.float32)
     deltas = rewards + gamma * next_values * not_terminal - values
-    decay = gamma * lambda_ * continues
-    advantages = np.empty_like(deltas)
+    advantages = discounted_reverse_sum(deltas, gamma * lambda_ * continues)
+    return advantages, advantages + values
+
+
+def discounted_reverse_sum(deltas: np.ndarray, decay: np.ndarray) -> np.ndarray:
+    """x_t = deltas_t + decay_t * x_{t+1}, from the last row back (x past the end is 0).
+
+    GAE's advantages (decay gamma * lambda) and V-trace's corrections (decay gamma * c) are
+    both this sum; a decay of 0 where a segment ends keeps it from crossing segments.
+    """
+    out = np.empty_like(deltas)
     running = 0.0
     for t in range(len(deltas) - 1, -1, -1):
         running = deltas[t] + decay[t] * running
-        advantages[t] = running
-    return advantages, advantages + values
+        out[t] = running
+    return out
 
 
 def explained_variance(targets: np.ndarray, predictions: np.ndarray) -> float:
@@ -56,13 +65,7 @@ def compute_vtrace(behaviour_logp: np.ndarray, target_logp: np.ndarray, rewards:
     not_terminal = 1.0 - terminateds.astype(np.float64)
     continues = 1.0 - (terminateds | truncateds).astype(np.float64)
     deltas = clipped_rhos * (rewards + gamma * next_values * not_terminal - values)
-    decay = gamma * cs * continues
-    corrections = np.empty_like(deltas)
-    running = 0.0
-    for t in range(len(deltas) - 1, -1, -1):
-        running = deltas[t] + decay[t] * running
-        corrections[t] = running
-    vs = values + corrections
+    vs = values + discounted_reverse_sum(deltas, gamma * cs * continues)
     # The next row's target where the segment goes on; the bootstrap value where it ends.
     following = np.append(vs[1:], 0.0)
     next_vs = np.where(continues > 0, following, next_values * not_terminal)
