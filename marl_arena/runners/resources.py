@@ -49,6 +49,19 @@ def cluster_resources() -> tuple[float, float]:
     return float(resources.get("CPU", 0.0)), float(resources.get("GPU", 0.0))
 
 
+_SHARES_PER_UNIT = 10_000  # Ray places fractions of a CPU or GPU down to 1/10,000
+_MIN_SHARE = 1 / _SHARES_PER_UNIT
+
+
+def _scaled_share(share: float, factor: float) -> float:
+    """``share * factor`` rounded down to what Ray accepts: a fraction below 1, whole numbers above.
+
+    Down, because shares that add up to a hair over the cluster leave one actor unplaced.
+    """
+    value = share * factor
+    return float(math.floor(value)) if value >= 1 else math.floor(value * _SHARES_PER_UNIT) / _SHARES_PER_UNIT
+
+
 def fit_cpus(requests: dict[str, tuple[int, float]], available: float) -> dict[str, float]:
     """CPUs per actor for each group ``name -> (actor count, cpus per actor)``.
 
@@ -59,11 +72,7 @@ def fit_cpus(requests: dict[str, tuple[int, float]], available: float) -> dict[s
     if asked <= available or asked == 0:
         return {name: cpus for name, (_, cpus) in requests.items()}
     factor = available / asked
-    fitted = {}
-    for name, (_, cpus) in requests.items():
-        share = cpus * factor
-        # Round down: shares that add up to a hair over the cluster leave one actor unplaced.
-        fitted[name] = math.floor(share) if share >= 1 else math.floor(share * 10_000) / 10_000
+    fitted = {name: _scaled_share(cpus, factor) for name, (_, cpus) in requests.items()}
     detail = ", ".join(f"{count} {name} x {cpus:g}" for name, (count, cpus) in requests.items() if count)
     logger.warning(
         "Asked for %g CPUs (%s) but the Ray cluster has %g: sharing them, %s.",
@@ -83,7 +92,6 @@ def check_gpus(num_learners: int, num_gpus_per_learner: float, available: float)
         )
 
 
-_MIN_SHARE = 1e-4  # the smallest fraction of a CPU or GPU Ray accepts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,10 +121,6 @@ class ResourcePlan:
     scaled: bool
 
 
-def _scaled_share(share: float, factor: float) -> float:
-    """``share * factor`` rounded down to what Ray accepts: a fraction below 1, whole numbers above."""
-    value = share * factor
-    return float(math.floor(value)) if value >= 1 else math.floor(value / _MIN_SHARE) * _MIN_SHARE
 
 
 def _packs(shares: list[float], nodes: list[float]) -> bool:
