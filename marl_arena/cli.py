@@ -186,6 +186,18 @@ def league_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def league_export(args: argparse.Namespace) -> int:
+    """Write a stored league's games as offline episodes (Parquet), e.g. to pre-train a player by BC."""
+    from marl_arena.offline.league_export import export_league
+
+    players = args.players.split(",") if args.players else None
+    summary = export_league(args.dir, args.out, players=players, module_id=args.module_id)
+    print(f"{summary.games} games, {summary.rows} rows in {len(summary.files)} file(s) under {args.out}"
+          + (f"; {summary.skipped_without_moves} match(es) without stored moves skipped"
+             if summary.skipped_without_moves else ""))
+    return 0
+
+
 def dashboard(args: argparse.Namespace) -> int:
     """``streamlit run`` the dashboard app on a league directory (which may not hold a store yet)."""
     directory = pathlib.Path(args.dir)
@@ -262,6 +274,13 @@ def make_parser() -> argparse.ArgumentParser:
     status_parser = league_commands.add_parser("status", help="print the leaderboard of a stored league")
     status_parser.add_argument("dir")
     status_parser.set_defaults(handler=league_status)
+    export_parser = league_commands.add_parser(
+        "export", help="write a stored league's games as offline episodes (Parquet, RLlib's columns)")
+    export_parser.add_argument("dir", help="the league directory")
+    export_parser.add_argument("--out", required=True, help="directory to write the Parquet files into")
+    export_parser.add_argument("--players", help="comma-separated player ids whose moves to export (default: all)")
+    export_parser.add_argument("--module-id", help="module id for every row (default: each row's player id)")
+    export_parser.set_defaults(handler=league_export)
 
     dashboard_parser = commands.add_parser("dashboard", help="open the Streamlit dashboard on a league directory")
     dashboard_parser.add_argument("dir", help="the league directory (its store may appear later: the page waits)")

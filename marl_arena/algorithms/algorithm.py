@@ -24,11 +24,10 @@ from marl_arena.algorithms.algorithm_config import AlgorithmConfig
 from marl_arena.algorithms.metrics import EpisodeWindow, summarize_episodes
 from marl_arena.core.actor_critic import ActorCriticModule
 from marl_arena.core.rl_module import DEFAULT_MODULE_ID, MultiRLModuleSpec, RLModule, RLModuleSpec
-from marl_arena.env.registry import EnvContext, make_env
 from marl_arena.learners.learner_group import LearnerGroup
 from marl_arena.runners.env_runner import EpisodeStats, SampleResult, concat_segments
 from marl_arena.runners.env_runner_group import EnvRunnerGroup
-from marl_arena.runners.module_specs import module_spec_from_env
+from marl_arena.runners.module_specs import module_spec_for_config
 from marl_arena.runners.resources import check_gpus, cluster_resources, ensure_ray, fit_cpus
 
 logger = logging.getLogger(__name__)
@@ -59,13 +58,12 @@ class Algorithm(abc.ABC):
         if self.config.seed is not None:
             torch.manual_seed(self.config.seed)
             np.random.seed(self.config.seed)
-        probe = make_env(self.config.env, EnvContext(self.config.env_config))
-        try:
-            self.module_spec = module_spec_from_env(self.config, probe, self.module_class_for(self.config))
-        finally:
-            probe.close()
+        self.module_spec = module_spec_for_config(self.config, self.module_class_for(self.config))
         cpus = self._plan_resources()
         self.learner_group = LearnerGroup(self.config, self.learner_class, self.module_spec, cpus["learner"])
+        self._initial_weights: dict[str, Any] = {}
+        if self.config.initial_weights_from is not None:
+            self._load_initial_weights(self.config.initial_weights_from)
         self.env_runner_group = EnvRunnerGroup(self.config, self.module_spec, self.config.num_env_runners,
                                                cpus["env runner"])
         self._evaluation_cpus = cpus["evaluation runner"]
@@ -98,6 +96,30 @@ class Algorithm(abc.ABC):
         else:
             check_gpus(0, config.num_gpus_per_learner, float(torch.cuda.device_count()))
         return fit_cpus(requests, cluster_cpus)
+
+    def _load_initial_weights(self, path: str) -> None:
+        """Start this config's modules from a checkpoint's (``initial_weights_from``).
+
+        Modules load from the checkpoint's module of the same id; a checkpoint of one module
+        loads into a config that trains one module whatever the ids (a BC policy trained as
+        ``default_policy`` starts league player ``main_0``). The weights are kept: a module
+        reset as a new player (a league's exploiter after a snapshot) starts from them again.
+        """
+        weights = checkpoints.read_learner_state(path)["modules"]
+        shared = {mid: w for mid, w in weights.items() if mid in self.module_spec.rl_module_specs}
+        trained = self.learner_group.module_ids_to_train
+        if not shared and len(weights) == 1 and len(trained) == 1:
+            shared = {trained[0]: next(iter(weights.values()))}
+        if not shared:
+            raise checkpoints.CheckpointError(
+                f"Checkpoint {path} holds modules {sorted(weights)}, none of this config's "
+                f"{sorted(self.module_spec.rl_module_specs)}.")
+        try:
+            self.learner_group.set_weights(shared)
+        except (KeyError, RuntimeError) as error:
+            raise checkpoints.CheckpointError(f"Checkpoint {path}'s modules do not fit this config's: {error}") from error
+        self._initial_weights = shared
+        logger.info("modules %s start from the weights in %s", sorted(shared), path)
 
     # ------------------------------------------------------------------ training
     @abc.abstractmethod
@@ -238,6 +260,14 @@ class Algorithm(abc.ABC):
             raise ValueError("get_module() needs num_learners=0; with remote learners use learner_group.get_weights().")
         return self.learner_group.local_learner.module[module_id]
 
+    def export_onnx(self, module_id: str, path: str, with_mask: bool = False) -> str:
+        """Write the module's inference forward (``obs`` [, ``action_mask``] -> ``action_dist_inputs``)
+        as ONNX, so a client acts with onnxruntime and no torch (see ``marl_arena.core.onnx_export``)."""
+        from marl_arena.core.onnx_export import export_module_onnx
+
+        export_module_onnx(self.get_module(module_id), path, with_mask)
+        return path
+
     def add_module(self, module_id: str, weights: Any, spec: RLModuleSpec | None = None) -> None:
         """Add a frozen module (a league opponent) to every runner; it acts but never trains.
 
@@ -260,14 +290,16 @@ class Algorithm(abc.ABC):
     def reset_module(self, module_id: str) -> None:
         """Restart a trained module as a new player, everywhere it lives.
 
-        The learners rebuild its weights, optimizers and learner state
-        (``LearnerGroup.reset_module``); the runners act with the new weights from their next
+        The learners rebuild its weights (the ``initial_weights_from`` ones where the config
+        names a checkpoint), optimizers and learner state (``LearnerGroup.reset_module``); the runners act with the new weights from their next
         step. Off-policy algorithms also forget its replay.
         """
         if module_id not in self.learner_group.module_ids_to_train:
             raise ValueError(f"reset_module: {module_id!r} is not a trained module; "
                              f"trained modules: {sorted(self.learner_group.module_ids_to_train)}.")
         self.learner_group.reset_module(module_id)
+        if module_id in self._initial_weights:
+            self.learner_group.set_weights({module_id: self._initial_weights[module_id]})
         self._sync_weights()
 
     def set_policy_mapping_fn(self, policy_mapping_fn) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import math
 import numbers
+import os
 from typing import Any, Callable, Collection
 
 from marl_arena.core.models import DefaultModelConfig
@@ -35,6 +36,9 @@ class AlgorithmConfig:
     """Settings shared by all algorithms; subclasses add their ``training`` fields."""
 
     algo_class: type | None = None
+    reads_offline_data = False
+    """Whether the algorithm learns from ``offline_data(input_=...)`` (BC, MARWIL, CQL) rather than its
+    runners; then ``input_`` must be set."""
 
     def __init__(self, algo_class: type | None = None):
         if algo_class is not None:
@@ -43,7 +47,13 @@ class AlgorithmConfig:
         self.env: Any = None
         self.env_config: dict = {}
         self.clip_actions = True
+        self.observation_space: Any = None
+        """An agent's observation space when no env runs here (external simulators); with ``action_space``."""
+        self.action_space: Any = None
+        """An agent's action space when no env runs here (external simulators)."""
         # env_runners()
+        self.env_runner_cls: type | None = None
+        """The sampler class (None: ``EnvRunner``), e.g. ``marl_arena.external.TcpServerEnvRunner``."""
         self.num_env_runners = 0
         self.num_envs_per_env_runner = 1
         self.rollout_fragment_length: int | str = "auto"
@@ -76,6 +86,23 @@ class AlgorithmConfig:
         self.policies: dict[str, RLModuleSpec | None] = {DEFAULT_MODULE_ID: None}
         self.policy_mapping_fn: Callable = default_policy_mapping_fn
         self.policies_to_train: Collection[str] | Callable | None = None
+        self.initial_weights_from: str | None = None
+        """A checkpoint whose trained modules' weights the modules start from (BC -> PPO)."""
+        # offline_data()
+        self.input_: Any = None
+        """Offline algorithms: Parquet files, directories or globs (a path or a list) to learn from."""
+        self.output: str | None = None
+        """A directory where env runners write every finished episode as Parquet (None: none)."""
+        self.dataset_num_iters_per_learner: int | None = None
+        """Batches per training iteration; None: one pass over the whole dataset."""
+        self.map_batches_kwargs: dict = {}
+        """Passed to the Ray Data ``map_batches`` stage that casts columns to the learner's types."""
+        self.iter_batches_kwargs: dict = {}
+        """Passed to Ray Data's ``iter_batches`` (e.g. ``local_shuffle_buffer_size``; the batch size
+        is ``train_batch_size_per_learner`` times the learners)."""
+        self.materialize_data = False
+        """Read the files once and keep the cast rows in Ray's object store, instead of reading them again
+        on every pass: for datasets that fit in memory and are passed over many times (CQL's many updates)."""
         # evaluation()
         self.evaluation_interval: int | None = None
         self.evaluation_duration: int = 10
@@ -100,11 +127,14 @@ class AlgorithmConfig:
         return self
 
     def environment(self, env: Any = NotProvided, *, env_config: dict | None = NotProvided,
-                    clip_actions: bool = NotProvided) -> "AlgorithmConfig":
-        """The env: an id (registered, plugin or gymnasium), a class or a creator."""
+                    clip_actions: bool = NotProvided, observation_space: Any = NotProvided,
+                    action_space: Any = NotProvided) -> "AlgorithmConfig":
+        """The env: an id (registered, plugin or gymnasium), a class or a creator; or, for external
+        simulators that step their own env, no env and the spaces of its one agent."""
         if env_config is not NotProvided and env_config is None:
             env_config = {}
-        return self._set(env=env, env_config=env_config, clip_actions=clip_actions)
+        return self._set(env=env, env_config=env_config, clip_actions=clip_actions,
+                         observation_space=observation_space, action_space=action_space)
 
     def env_runners(self, *, num_env_runners: int = NotProvided, num_envs_per_env_runner: int = NotProvided,
                     rollout_fragment_length: int | str = NotProvided,
@@ -112,9 +142,10 @@ class AlgorithmConfig:
                     num_cpus_per_env_runner: float = NotProvided, explore: bool = NotProvided,
                     sample_timeout_s: float | None = NotProvided,
                     record_moves: bool = NotProvided,
-                    max_opponents_per_runner: int | None = NotProvided) -> "AlgorithmConfig":
+                    max_opponents_per_runner: int | None = NotProvided,
+                    env_runner_cls: type | None = NotProvided) -> "AlgorithmConfig":
         """Sampling: how many Ray runner actors (0 samples in the driver), envs per runner, ..."""
-        return self._set(num_env_runners=num_env_runners, num_envs_per_env_runner=num_envs_per_env_runner,
+        return self._set(env_runner_cls=env_runner_cls, num_env_runners=num_env_runners, num_envs_per_env_runner=num_envs_per_env_runner,
                          rollout_fragment_length=rollout_fragment_length,
                          env_to_module_connector=env_to_module_connector,
                          num_cpus_per_env_runner=num_cpus_per_env_runner, explore=explore,
@@ -137,9 +168,32 @@ class AlgorithmConfig:
                          num_epochs=num_epochs, grad_clip=grad_clip)
 
     def rl_module(self, *, model_config: DefaultModelConfig | dict | None = NotProvided,
-                  rl_module_spec: RLModuleSpec | None = NotProvided) -> "AlgorithmConfig":
-        """Network shape (``DefaultModelConfig``) or a custom module class via a spec."""
-        return self._set(model_config=model_config, rl_module_spec=rl_module_spec)
+                  rl_module_spec: RLModuleSpec | None = NotProvided,
+                  initial_weights_from: str | None = NotProvided) -> "AlgorithmConfig":
+        """Network shape (``DefaultModelConfig``) or a custom module class via a spec.
+
+        ``initial_weights_from``: a checkpoint directory; every module of this config that the
+        checkpoint trained starts from its weights (optimizers start fresh). A BC checkpoint
+        so starts PPO from the cloned policy; its value head was never trained (BC's loss has
+        no value term), so PPO's critic starts untrained.
+        """
+        return self._set(model_config=model_config, rl_module_spec=rl_module_spec,
+                         initial_weights_from=initial_weights_from)
+
+    def offline_data(self, *, input_: Any = NotProvided, output: str | None = NotProvided,
+                     dataset_num_iters_per_learner: int | None = NotProvided,
+                     map_batches_kwargs: dict | None = NotProvided,
+                     iter_batches_kwargs: dict | None = NotProvided,
+                     materialize_data: bool = NotProvided) -> "AlgorithmConfig":
+        """Offline data: ``output`` records the runners' episodes; ``input_`` is what BC,
+        MARWIL and CQL learn from (see ``marl_arena.offline`` for the file layout)."""
+        if map_batches_kwargs is not NotProvided and map_batches_kwargs is None:
+            map_batches_kwargs = {}
+        if iter_batches_kwargs is not NotProvided and iter_batches_kwargs is None:
+            iter_batches_kwargs = {}
+        return self._set(input_=input_, output=output, dataset_num_iters_per_learner=dataset_num_iters_per_learner,
+                         map_batches_kwargs=map_batches_kwargs, iter_batches_kwargs=iter_batches_kwargs,
+                         materialize_data=materialize_data)
 
     def multi_agent(self, *, policies: Collection[str] | dict | None = NotProvided,
                     policy_mapping_fn: Callable = NotProvided,
@@ -242,6 +296,8 @@ class AlgorithmConfig:
     def get_evaluation_config_object(self) -> "AlgorithmConfig":
         """A copy of this config with ``evaluation_config`` applied (greedy by default)."""
         evaluation = self.copy()
+        # Greedy evaluation episodes are not the behaviour that offline_data(output=) records.
+        evaluation.output = None
         for name, value in self.evaluation_config.items():
             if not hasattr(evaluation, name):
                 raise ValueError(f"evaluation_config names unknown config field {name!r}.")
@@ -272,8 +328,13 @@ class AlgorithmConfig:
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
         """Raise ValueError naming the field, its value and what is allowed."""
-        if self.env is None:
-            raise ValueError("No env set: call config.environment(env=...) with an env id, class or creator.")
+        if self.env is None and (self.observation_space is None or self.action_space is None):
+            raise ValueError("No env set: call config.environment(env=...) with an env id, class or creator, or "
+                             "give environment(observation_space=..., action_space=...) for external simulators.")
+        if self.env_runner_cls is not None and not (isinstance(self.env_runner_cls, type)
+                                                    and callable(getattr(self.env_runner_cls, "sample", None))):
+            raise ValueError(f"env_runner_cls={self.env_runner_cls!r} is not allowed: it must be None or an "
+                             "EnvRunner-like class (with sample, set_weights, stop).")
         _check_int(self, "num_env_runners", minimum=0)
         _check_int(self, "num_envs_per_env_runner", minimum=1)
         _check_int(self, "num_learners", minimum=0)
@@ -317,6 +378,32 @@ class AlgorithmConfig:
         if self.env_to_module_connector is not None and not callable(self.env_to_module_connector):
             raise ValueError("env_to_module_connector must be a callable env -> connector, e.g. lambda env: FlattenObservations().")
         DefaultModelConfig.from_any(self.model_config)
+        self._validate_offline_data()
+
+    def _validate_offline_data(self) -> None:
+        if self.input_ is not None and not self.reads_offline_data:
+            raise ValueError(f"offline_data(input_={self.input_!r}) is not allowed for {type(self).__name__}: it "
+                             "learns from its env runners; use BCConfig, MARWILConfig or CQLConfig to learn from "
+                             "offline data.")
+        if self.input_ is None and self.reads_offline_data:
+            raise ValueError(f"input_=None is not allowed: {type(self).__name__} learns from offline data; set "
+                             "config.offline_data(input_=...) to Parquet files, a directory or a glob.")
+        if self.output is not None and not (isinstance(self.output, (str, os.PathLike)) and os.fspath(self.output)):
+            raise ValueError(f"output={self.output!r} is not allowed: it must be a directory path or None.")
+        if self.dataset_num_iters_per_learner is not None:
+            _check_int(self, "dataset_num_iters_per_learner", minimum=1, extra="or None")
+        for name in ("map_batches_kwargs", "iter_batches_kwargs"):
+            if not isinstance(getattr(self, name), dict):
+                raise ValueError(f"{name}={getattr(self, name)!r} is not allowed: it must be a dict.")
+        if not isinstance(self.materialize_data, bool):
+            raise ValueError(f"materialize_data={self.materialize_data!r} is not allowed: it must be True or False.")
+        fixed = sorted({"batch_size", "batch_format"} & set(self.iter_batches_kwargs))
+        if fixed:
+            raise ValueError(f"iter_batches_kwargs={self.iter_batches_kwargs!r} is not allowed to set {fixed}: the "
+                             "batch size is train_batch_size_per_learner and the format is the reader's.")
+        if self.initial_weights_from is not None and not os.path.isdir(os.fspath(self.initial_weights_from)):
+            raise ValueError(f"initial_weights_from={self.initial_weights_from!r} is not allowed: it must be a "
+                             "checkpoint directory.")
 
     def build_algo(self):
         """Validate this config and build its Algorithm."""

@@ -43,3 +43,9 @@ class Columns:
     LOOKAHEAD = "lookahead"
     BATCH_INDEXES = "batch_indexes"
     WEIGHTS = "weights"
+    # Offline data (Parquet, RLlib's tabular names): which episode, agent and module a row
+    # belongs to, and the agent's own step index in that episode.
+    EPS_ID = "eps_id"
+    AGENT_ID = "agent_id"
+    MODULE_ID = "module_id"
+    T = "t"

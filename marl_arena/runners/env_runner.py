@@ -3,7 +3,9 @@
 The runner keeps its episodes across ``sample`` calls, so a rollout fragment may end in
 the middle of an episode; the completed transitions so far leave as a segment whose last
 step is marked truncated (the learner bootstraps there) and the episode goes on next call.
-Only modules that train have their transitions kept.
+Only modules that train have their transitions kept. With ``offline_data(output=)`` every
+agent's transitions also go to an ``EpisodeWriter``, which writes each finished episode as
+Parquet at the end of the ``sample`` call it finished in.
 
 Modules added after the start (a league's opponents: snapshots, bots, other trainers) are
 a cache of at most ``max_opponents_per_runner`` built modules: the least recently drawn one
@@ -27,6 +29,7 @@ from marl_arena.core.columns import Columns
 from marl_arena.core.rl_module import MultiRLModuleSpec, RLModuleSpec
 from marl_arena.env.episode import MultiAgentEpisode, StepOutcome
 from marl_arena.env.registry import EnvContext, env_creator_for
+from marl_arena.offline.writer import EpisodeWriter
 from marl_arena.runners.module_specs import agent_pipelines, map_agent, mapping_for_runner
 from marl_arena.runners.observation_pipeline import ObservationPipeline
 
@@ -114,6 +117,9 @@ class EnvRunner:
         # n-step learners (an off-policy config's n_step) need n-1 steps of look-ahead past a sample's end.
         self._lookahead = max(0, int(getattr(config, "n_step", 1)) - 1)
         self._record_moves = config.record_moves
+        # getattr: a config restored from a checkpoint written before this field has none.
+        output = getattr(config, "output", None)
+        self._writer = EpisodeWriter(output, worker_index) if output is not None else None
         self._policy_mapping_fn = mapping_for_runner(config.policy_mapping_fn, worker_index)
         self._weights_version = 0
         # Added modules: id -> (spec, weights source); those built now, least recently drawn first.
@@ -172,6 +178,8 @@ class EnvRunner:
 
     def _reset(self, i: int, seed: int | None) -> dict | None:
         """Reset sub-env ``i`` into a new episode; returns its first observations."""
+        if self._writer is not None and not self._episodes[i].is_done:
+            self._writer.discard_episode(self._episodes[i].id_)
         self._episodes[i] = MultiAgentEpisode()
         try:
             obs, _ = self._envs[i].reset(seed=seed)
@@ -219,6 +227,8 @@ class EnvRunner:
         self._episodes_left_to_start = None
         for episode in self._episodes:
             self._keep_segments(episode, segments)
+        if self._writer is not None:
+            self._writer.flush()
         batches = {mid: concat_segments(parts) for mid, parts in segments.items()}
         return SampleResult(batches, finished, env_steps, agent_steps, self._weights_version, self._num_env_restarts)
 
@@ -254,7 +264,7 @@ class EnvRunner:
             logp = dist.logp(chosen).numpy()
             chosen_np = chosen.numpy()
             dist_inputs_np = dist_inputs.numpy()
-            keep = module_id in self._modules_to_train
+            keep = module_id in self._modules_to_train or self._writer is not None
             for k, (i, agent_id) in enumerate(members):
                 action = chosen_np[k]
                 actions[i][agent_id] = self._env_action(i, agent_id, action)
@@ -295,6 +305,8 @@ class EnvRunner:
                 finished.append(EpisodeStats(episode.episode_return, episode.env_steps, episode.agent_returns,
                                              episode.module_returns, episode.agent_modules, episode.moves))
                 self._keep_segments(episode, segments)
+                if self._writer is not None:
+                    self._writer.finish_episode(episode.id_)
                 self._needs_reset[i] = True
         self._start_pending_episodes()
         return len(stepped)
@@ -336,6 +348,8 @@ class EnvRunner:
     def _keep_segments(self, episode: MultiAgentEpisode, segments) -> None:
         for agent_id, segment in episode.take_completed(self._lookahead).items():
             module_id = episode.agents[agent_id].module_id
+            if self._writer is not None:  # every module's, frozen opponents' too
+                self._writer.add_segment(episode.id_, agent_id, module_id, segment)
             if module_id in self._modules_to_train:
                 segments[module_id].append(segment)
 

@@ -64,13 +64,15 @@ class EnvRunnerGroup:
         self.num_dropped_samples = 0
         self.local_runner: EnvRunner | None = None
         self._actors: list = []
-        self._env_creator = env_creator_for(config.env)
+        # No env: its episodes come from external simulators (config.env_runner_cls is a server).
+        self._env_creator = env_creator_for(config.env) if config.env is not None else None
+        runner_cls = config.env_runner_cls or EnvRunner
         if num_env_runners == 0:
-            self.local_runner = EnvRunner(config, module_spec, 0, 0, self._env_creator)
+            self.local_runner = runner_cls(config, module_spec, 0, 0, self._env_creator)
         else:
             import ray
 
-            self._remote_class = ray.remote(EnvRunner)
+            self._remote_class = ray.remote(runner_cls)
             self._actors = [self._start_actor(index) for index in range(1, num_env_runners + 1)]
             self._wait_until_started()
 

@@ -7,6 +7,7 @@ from typing import Any, Callable
 from marl_arena.core.rl_module import MultiRLModuleSpec, RLModule, RLModuleSpec
 from marl_arena.env.episode import MultiAgentEpisode
 from marl_arena.env.multi_agent_env import MultiAgentEnv
+from marl_arena.env.registry import EnvContext, make_env
 from marl_arena.runners.observation_pipeline import ObservationPipeline, make_connector
 
 
@@ -64,6 +65,26 @@ def module_spec_from_env(config, env: MultiAgentEnv, default_module_class: type[
     for obs_space, act_space, _ in spaces.values():
         if (obs_space, act_space) not in shared:
             shared.append((obs_space, act_space))
+    return _specs_for_policies(config, spaces, shared, default_module_class)
+
+
+def module_spec_for_config(config, default_module_class: type[RLModule]) -> MultiRLModuleSpec:
+    """Specs from a probe copy of ``config.env``; with no env (external simulators step it), every
+    module takes ``config.observation_space``/``action_space`` unless its RLModuleSpec names its own."""
+    if config.env is None:
+        pipeline = ObservationPipeline(config.observation_space, None)
+        return _specs_for_policies(config, {}, [(pipeline.observation_space, config.action_space)],
+                                   default_module_class)
+    probe = make_env(config.env, EnvContext(config.env_config))
+    try:
+        return module_spec_from_env(config, probe, default_module_class)
+    finally:
+        probe.close()
+
+
+def _specs_for_policies(config, spaces: dict[str, tuple[Any, Any, Any]], shared: list[tuple[Any, Any]],
+                        default_module_class: type[RLModule]) -> MultiRLModuleSpec:
+    """A spec per module of ``config.policies``: the spaces of its agents, else the ones all agents share."""
     specs = {}
     for module_id, given in config.policies.items():
         given = given or config.rl_module_spec

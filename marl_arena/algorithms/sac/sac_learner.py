@@ -65,7 +65,7 @@ class SACLearner(OffPolicyLearner):
         if Columns.NEXT_ACTION_MASK in batch:
             next_batch[Columns.ACTION_MASK] = batch[Columns.NEXT_ACTION_MASK]
         with torch.no_grad():
-            alpha = module.log_alpha.exp()
+            alpha = self.backup_alpha(module)
             dist = module.action_distribution(module.policy_inputs(next_batch))
             target_critic = self.target_modules[module_id]
             if module.discrete:
@@ -81,6 +81,10 @@ class SACLearner(OffPolicyLearner):
             batch[Columns.VALUE_TARGETS] = soft_q_targets(batch[Columns.REWARDS].float(), batch[Columns.TERMINATEDS],
                                                           discounts.float(), next_values)
         return batch
+
+    def backup_alpha(self, module: SACModule) -> torch.Tensor:
+        """The weight of the next state's entropy in the targets: alpha (CQL may drop the term)."""
+        return module.log_alpha.exp()
 
     # ------------------------------------------------------------------ losses
     def compute_loss_for_module(self, module_id: str, module: RLModule, batch: TensorBatch,

@@ -1,0 +1,264 @@
+"""OfflineReader: Parquet episode files streamed through Ray Data as per-module learner batches.
+
+Every file's schema is checked when the reader is built (a footer read, no data): a
+missing or mistyped column fails at once, naming the file and the column, instead of
+deep inside a training run. Row shapes are checked batch by batch as they arrive, against
+the module each row names; Ray Data adds each row's file path, so those errors name the
+file too.
+
+Batches are drawn one at a time from a Ray Data stream (``iter_batches``): memory holds a
+few batches, never the dataset. Each pass over the data is one Ray Data execution, whose
+start costs a second or two: small datasets pay it often. (Streaming the file list several
+times over in one execution does not work around it: Ray Data 2.60 reads a file named many
+times only once.) A batch leaves as one batch per module in the runners'
+segment layout: each agent's rows of an episode in step order, and every place where a
+trajectory is cut (the batch ends, or rows in between are elsewhere) marked truncated, so
+learners bootstrap there just as they do at a rollout fragment's end.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from marl_arena.core.columns import Columns
+from marl_arena.core.rl_module import DEFAULT_MODULE_ID
+from marl_arena.offline.schema import (
+    OPTIONAL, REQUIRED, VECTOR_COLUMNS, ModuleLayout, OfflineDataError, check_schema, learner_schema,
+)
+
+logger = logging.getLogger(__name__)
+
+PATH_COLUMN = "path"
+"""Ray Data's name for the file-path column that ``read_parquet(include_paths=True)`` adds."""
+
+Batches = dict[str, dict[str, np.ndarray]]
+
+
+def resolve_paths(input_: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
+    """The Parquet files that ``input_`` names: files, directories (their ``*.parquet``,
+    recursively) and glob patterns, or a list of these; sorted, each once."""
+    entries = [input_] if isinstance(input_, (str, os.PathLike)) else list(input_)
+    if not entries:
+        raise OfflineDataError("offline_data(input_=[]) names no files.")
+    paths: list[str] = []
+    for entry in entries:
+        if not isinstance(entry, (str, os.PathLike)):
+            raise OfflineDataError(f"offline_data(input_=...) entries must be paths or globs, got {entry!r}.")
+        entry = os.fspath(entry)
+        if os.path.isdir(entry):
+            found = sorted(str(p) for p in Path(entry).rglob("*.parquet") if not p.name.startswith("."))
+        elif glob.has_magic(entry):
+            found = sorted(p for p in glob.glob(entry, recursive=True) if os.path.isfile(p))
+        elif os.path.isfile(entry):
+            found = [entry]
+        else:
+            raise OfflineDataError(f"{entry}: no such file or directory (offline_data(input_=...)).")
+        if not found:
+            raise OfflineDataError(f"{entry}: matches no Parquet files (offline_data(input_=...)).")
+        paths += [p for p in found if p not in paths]
+    return paths
+
+
+def read_metadata(path: str) -> pq.FileMetaData:
+    """The file's footer, its schema checked; OfflineDataError naming the file if it is not Parquet."""
+    try:
+        metadata = pq.read_metadata(path)
+    except (pa.ArrowException, OSError) as error:
+        raise OfflineDataError(f"{path}: not a readable Parquet file ({error}).") from error
+    check_schema(path, metadata.schema.to_arrow_schema())
+    return metadata
+
+
+class OfflineReader:
+    """Streams ``batch_size``-row batches of the files ``input_`` names, epoch after epoch."""
+
+    def __init__(self, input_: Any, layouts: dict[str, ModuleLayout], batch_size: int,
+                 map_batches_kwargs: dict | None = None, iter_batches_kwargs: dict | None = None,
+                 materialize: bool = False):
+        self.paths = resolve_paths(input_)
+        self._layouts = layouts
+        self._batch_size = batch_size
+        self._map_batches_kwargs = dict(map_batches_kwargs or {})
+        self._iter_batches_kwargs = dict(iter_batches_kwargs or {})
+        self._materialize = materialize
+        self.num_rows = 0
+        """Rows in the dataset: one pass over the data."""
+        self._schema = self._common_schema()
+        if self.num_rows == 0:
+            raise OfflineDataError(f"{self.paths[0]} ...: the offline data has no rows ({len(self.paths)} files).")
+        self._dataset = None
+        self._batches: Iterator[pa.Table] | None = None
+        self.rows_read = 0
+        self.epochs = 0
+        """Complete passes over the data so far."""
+
+    def _common_schema(self) -> pa.Schema:
+        """The learner-side schema all files share (the first file that differs is named); counts the rows."""
+        first = None
+        for path in self.paths:
+            metadata = read_metadata(path)
+            self.num_rows += metadata.num_rows
+            schema = learner_schema(metadata.schema.to_arrow_schema())
+            if first is None:
+                first = schema
+                continue
+            for name in sorted(set(first.names) ^ set(schema.names)):
+                where, other = (path, self.paths[0]) if name in schema.names else (self.paths[0], path)
+                raise OfflineDataError(f"{where}: has column {name!r}, which {other} lacks; all files must "
+                                       "have the same columns.")
+            for field in schema:
+                if field.type != first.field(field.name).type:
+                    raise OfflineDataError(f"{path}: column {field.name!r} has type {field.type}, but "
+                                           f"{first.field(field.name).type} in {self.paths[0]}.")
+        return first
+
+    # ------------------------------------------------------------------ streaming
+    def _build_dataset(self):
+        """The Ray Data pipeline: read the known columns, cast them to the learner's types (and, with
+        ``materialize``, run it once and keep its blocks, so a pass costs no reading and no execution start)."""
+        import ray
+
+        from marl_arena.runners.resources import ensure_ray
+
+        ensure_ray()
+        dataset = ray.data.read_parquet(self.paths, include_paths=True)
+        dataset = dataset.select_columns([*self._schema.names, PATH_COLUMN])
+        dataset = dataset.map_batches(_cast, batch_format="pyarrow", fn_kwargs={"schema": self._schema},
+                                      **self._map_batches_kwargs)
+        return dataset.materialize() if self._materialize else dataset
+
+    def next_batches(self) -> Batches | None:
+        """The next batch, by module id; None once a pass is over (the next call starts another)."""
+        if self._batches is None:
+            if self._dataset is None:
+                self._dataset = self._build_dataset()
+            self._batches = iter(self._dataset.iter_batches(batch_size=self._batch_size, batch_format="pyarrow",
+                                                             **self._iter_batches_kwargs))
+        table = next(self._batches, None)
+        if table is None:
+            self._batches = None
+            self.epochs += 1
+            logger.debug("pass %d over %d files (%d rows) done", self.epochs, len(self.paths), self.num_rows)
+            return None
+        self.rows_read += table.num_rows
+        return decode(table, self._layouts)
+
+    def close(self) -> None:
+        """End the current pass (Ray Data's iterator must finish while Ray still runs)."""
+        if self._batches is not None:
+            self._batches.close()
+            self._batches = None
+
+    def iterate(self, num_batches: int | None) -> Iterator[Batches]:
+        """``num_batches`` batches (starting new passes as needed), or the rest of this pass when None."""
+        drawn = 0
+        while num_batches is None or drawn < num_batches:
+            batches = self.next_batches()
+            if batches is None:
+                if num_batches is None and drawn:
+                    return
+                batches = self.next_batches()  # a new pass; the data has rows, so it has a batch
+            drawn += 1
+            yield batches
+
+
+def _cast(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """The learner's column types; the file path rides along for error messages."""
+    return table.select(schema.names).cast(schema).append_column(PATH_COLUMN, table[PATH_COLUMN])
+
+
+# ---------------------------------------------------------------------- one batch
+def decode(table: pa.Table, layouts: dict[str, ModuleLayout]) -> Batches:
+    """Split a batch by module id, check every row's shapes, and lay it out as segments."""
+    paths = table[PATH_COLUMN].to_numpy(zero_copy_only=False)
+    if Columns.MODULE_ID in table.column_names:
+        module_ids = table[Columns.MODULE_ID].to_numpy(zero_copy_only=False)
+    else:
+        module_ids = np.full(table.num_rows, DEFAULT_MODULE_ID, dtype=object)
+    out: Batches = {}
+    for module_id in np.unique(module_ids):
+        rows = np.flatnonzero(module_ids == module_id)
+        layout = layouts.get(module_id)
+        if layout is None:
+            raise OfflineDataError(f"{paths[rows[0]]}: column {Columns.MODULE_ID!r} names module {module_id!r}, "
+                                   f"which is not one of this algorithm's modules {sorted(layouts)}.")
+        out[module_id] = _module_batch(table.take(pa.array(rows)), layout, paths[rows])
+    return out
+
+
+def _vectors(column: pa.ChunkedArray, name: str, width: int, paths: np.ndarray) -> np.ndarray:
+    """A list column as a (rows, width) float32 array; the first row of another width is named."""
+    array = column.combine_chunks()
+    lengths = pc.fill_null(pc.list_value_length(array), -1).to_numpy(zero_copy_only=False)
+    wrong = np.flatnonzero(lengths != width)
+    if len(wrong):
+        row = wrong[0]
+        raise OfflineDataError(f"{paths[row]}: column {name!r} holds a vector of length {lengths[row]} "
+                               f"(-1: null) where this module needs {width}.")
+    return array.flatten().to_numpy(zero_copy_only=False).reshape(len(array), width)
+
+
+def _module_batch(table: pa.Table, layout: ModuleLayout, paths: np.ndarray) -> dict[str, np.ndarray]:
+    for name in table.column_names:
+        if name != PATH_COLUMN and table[name].null_count:
+            row = int(np.flatnonzero(table[name].is_null().to_numpy(zero_copy_only=False))[0])
+            raise OfflineDataError(f"{paths[row]}: column {name!r} has empty (null) values.")
+    widths = {Columns.OBS: layout.obs_dim, Columns.NEXT_OBS: layout.obs_dim, Columns.ACTION_MASK: layout.num_actions}
+    batch = {}
+    for name in table.column_names:
+        if name in VECTOR_COLUMNS:
+            if widths[name] is None:
+                raise OfflineDataError(f"{paths[0]}: column {name!r} is there, but this module's actions are not "
+                                       "Discrete, so it can have no action mask.")
+            batch[name] = _vectors(table[name], name, widths[name], paths)
+        elif name != Columns.ACTIONS and (name in REQUIRED or name in OPTIONAL):
+            batch[name] = table[name].to_numpy(zero_copy_only=False)
+    batch[Columns.ACTIONS] = _actions(table[Columns.ACTIONS], layout, paths)
+    return _as_segments(batch)
+
+
+def _actions(column: pa.ChunkedArray, layout: ModuleLayout, paths: np.ndarray) -> np.ndarray:
+    if layout.num_actions is None:
+        if pa.types.is_list(column.type) or pa.types.is_fixed_size_list(column.type):
+            return _vectors(column, Columns.ACTIONS, layout.action_dim, paths)
+        if layout.action_dim == 1 and pa.types.is_floating(column.type):
+            return column.to_numpy().reshape(-1, 1)
+        raise OfflineDataError(f"{paths[0]}: column {Columns.ACTIONS!r} has type {column.type}; this module's "
+                               f"Box actions need vectors of {layout.action_dim} numbers.")
+    if not pa.types.is_integer(column.type):
+        raise OfflineDataError(f"{paths[0]}: column {Columns.ACTIONS!r} has type {column.type}; this module's "
+                               "Discrete actions need integers.")
+    actions = column.to_numpy()
+    wrong = np.flatnonzero((actions < 0) | (actions >= layout.num_actions))
+    if len(wrong):
+        raise OfflineDataError(f"{paths[wrong[0]]}: column {Columns.ACTIONS!r} holds action {actions[wrong[0]]}, "
+                               f"outside this module's Discrete({layout.num_actions}).")
+    return actions
+
+
+def _as_segments(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Rows ordered by (episode, agent, step); ids and steps dropped; cuts marked truncated."""
+    n = len(batch[Columns.REWARDS])
+    episodes = np.unique(batch.pop(Columns.EPS_ID), return_inverse=True)[1]
+    agent_ids = batch.pop(Columns.AGENT_ID, None)
+    agents = np.zeros(n, np.int64) if agent_ids is None else np.unique(agent_ids, return_inverse=True)[1]
+    steps = batch.pop(Columns.T, None)
+    steps = np.arange(n) if steps is None else steps
+    batch.pop(Columns.MODULE_ID, None)
+    order = np.lexsort((steps, agents, episodes))  # stable: without `t`, the data's order
+    batch = {key: value[order] for key, value in batch.items()}
+    episodes, agents, steps = episodes[order], agents[order], steps[order]
+    continues = np.zeros(n, dtype=bool)
+    continues[:-1] = (episodes[1:] == episodes[:-1]) & (agents[1:] == agents[:-1]) & (steps[1:] == steps[:-1] + 1)
+    ends = ~continues | batch[Columns.TERMINATEDS] | batch[Columns.TRUNCATEDS]
+    batch[Columns.TRUNCATEDS] = batch[Columns.TRUNCATEDS] | (ends & ~batch[Columns.TERMINATEDS])
+    return batch
