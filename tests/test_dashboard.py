@@ -253,14 +253,23 @@ def test_the_league_stores_moves_and_what_rebuilds_its_players(store):
         state = board.states([action for _, action in match.moves])[-1]
         assert state.is_terminal() and list(state.returns()) == list(match.returns)
     for player in store.players():
-        if player.kind == "snapshot":
+        if player.kind in ("snapshot", "main_agent"):  # a trainable player: its weights as of the last iteration
             module = load_player_module(store, player.id)
             weights = store.load_snapshot(store.player_snapshot(player.id))
             assert all(np.array_equal(module.state_dict()[k], v) for k, v in weights.items())
         elif player.kind == "scripted":
             assert type(load_player_module(store, player.id)).__name__ in ("RandomModule", "TicTacToeGreedy")
-    with pytest.raises(StoreError, match="has no weights"):
-        load_player_module(store, "main_0")
+
+
+def test_a_player_without_stored_weights_is_refused_by_name(league_dir, tmp_path):
+    shutil.copytree(league_dir, tmp_path / "league")
+    store = LeagueStore(tmp_path / "league")
+    store.add_player(PlayerInfo("newcomer", "main_exploiter"))  # added, never trained
+    try:
+        with pytest.raises(StoreError, match="'newcomer' .* has no weights"):
+            load_player_module(store, "newcomer")
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize("env", ["pettingzoo:connect_four_v3", "pettingzoo:tictactoe_v3"])

@@ -15,6 +15,7 @@ import torch
 from marl_arena.algorithms import PPOConfig
 from marl_arena.core.scripted import RandomModule
 from marl_arena.league.league_config import LeagueConfig
+from marl_arena.league.module_specs import load_player_module
 from marl_arena.league.store import SNAPSHOT_DIR, StoreError
 
 TESTS = pathlib.Path(__file__).resolve().parent
@@ -51,6 +52,24 @@ def test_league_trains_records_every_match_and_ranks_the_learner_above_random(tm
     assert board["main_0"]["bt"] > board["random"]["bt"]
     assert any(row["kind"] == "snapshot" for row in board.values())
     assert board["main_0"]["wins"] + board["main_0"]["losses"] + board["main_0"]["draws"] == board["main_0"]["games"]
+
+
+def test_the_store_holds_each_trainable_players_current_weights_in_one_file(tmp_path):
+    league = take_away_league(tmp_path, win_rate=None).build()
+    try:
+        league.run(1)
+        league.freeze("main_0", steps=0)  # a snapshot file, which the current weights' updates must keep
+        league.run(2)
+        stored = league.store.load_snapshot(league.store.player_snapshot("main_0"))
+        current = league.trainers["main_0"].learner_group.get_weights(["main_0"])["main_0"]
+        frozen = [p for p in league.store.players() if p.frozen and p.kind == "snapshot"]
+        files = list((tmp_path / SNAPSHOT_DIR).glob("*.pt"))
+        module = load_player_module(league.store, "main_0")  # what the dashboard's Play page builds
+    finally:
+        league.stop()
+    assert stored.keys() == current.keys() and all(torch.equal(stored[k], current[k]) for k in stored)
+    assert len(frozen) == 1 and len(files) == 2  # one file for the current weights, not one per iteration
+    assert all(torch.equal(module.state_dict()[k], current[k]) for k in current)
 
 
 def test_snapshot_rule_weights_opponents_by_the_draw_and_counts_fresh_games(tmp_path):
@@ -259,3 +278,26 @@ def test_a_league_players_policy_scores_with_openspiel_exploitability(tmp_path):
     finally:
         league.stop()
     assert score == pytest.approx(expected) and 0.0 < score < 1.0
+
+
+def test_a_league_starts_its_players_from_a_one_module_checkpoint_and_resets_to_it(tmp_path):
+    """Pre-training (e.g. BC on exported games) under one module id starts every trainable player."""
+    pretrained = (PPOConfig().environment("games:take_away", env_config={"pile": 10})
+                  .rl_module(model_config={"fcnet_hiddens": [32, 32]}).training(train_batch_size_per_learner=200)
+                  .build_algo())
+    pretrained.train()
+    path = pretrained.save_to_path(str(tmp_path / "pretrained"))
+    start = pretrained.get_module().state_dict()
+    pretrained.stop()
+    config = take_away_league(tmp_path / "league")
+    config.trainer_config.rl_module(initial_weights_from=path)
+    league = config.build()
+    try:
+        algo = league.trainers["main_0"]
+        assert all(torch.equal(start[k], v) for k, v in algo.get_module("main_0").state_dict().items())
+        league.run(1)
+        assert not all(torch.equal(start[k], v) for k, v in algo.get_module("main_0").state_dict().items())
+        algo.reset_module("main_0")  # an exploiter's restart after its snapshot: back to the pre-trained policy
+        assert all(torch.equal(start[k], v) for k, v in algo.get_module("main_0").state_dict().items())
+    finally:
+        league.stop()

@@ -65,6 +65,21 @@ def test_snapshot_files_are_named_by_content_hash(tmp_path):
     assert store.save_snapshot("main_0", {"w": torch.arange(4.0)}) == digest  # same weights, same file
 
 
+def test_latest_weights_replace_the_previous_file_unless_a_snapshot_keeps_it(tmp_path):
+    store = LeagueStore(tmp_path)
+    store.add_player(PlayerInfo("main_0", "main_agent"))
+    first = store.save_latest_weights("main_0", {"w": torch.zeros(2)})
+    frozen = store.save_latest_weights("main_0", {"w": torch.ones(2)})
+    assert not (tmp_path / SNAPSHOT_DIR / f"{first}.pt").exists()  # iteration 1's weights are gone
+    store.add_player(PlayerInfo("main_0_v1", "snapshot", parent="main_0", frozen=True), snapshot=frozen)
+    latest = store.save_latest_weights("main_0", {"w": torch.full((2,), 2.0)})
+    assert torch.equal(store.load_snapshot(store.player_snapshot("main_0_v1"))["w"], torch.ones(2))  # kept
+    assert torch.equal(store.load_snapshot(store.player_snapshot("main_0"))["w"], torch.full((2,), 2.0))
+    assert store.players()[0].step == 0  # the env steps at its last snapshot, which resuming reads
+    assert sorted(f.stem for f in (tmp_path / SNAPSHOT_DIR).glob("*.pt")) == sorted([frozen, latest])
+    store.verify_all_snapshots()
+
+
 def test_newer_schema_is_refused_and_left_untouched(tmp_path):
     LeagueStore(tmp_path).close()
     with sqlite3.connect(tmp_path / "league.sqlite") as db:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import functools
 import logging
 import pathlib
 import time
@@ -41,6 +42,7 @@ from marl_arena.league.ratings import elo_update
 from marl_arena.league.matchmaking import sample_opponent
 from marl_arena.league.meta_solvers import get_meta_solver
 from marl_arena.league.module_specs import player_spec, spec_to_json
+from marl_arena.league.psro import MetaGame
 from marl_arena.league.store import LeagueStore, MatchRecord
 from marl_arena.runners.env_runner import EnvRunner, EpisodeStats, WeightsRef
 from marl_arena.runners.resources import ActorRequest, cluster_resources, divide_resources, ensure_ray, node_cpus
@@ -113,6 +115,9 @@ class League:
         self.directory = directory
         self._rng = np.random.default_rng(self.config.seed)
         self._matchmaker = self.config.resolved_matchmaker()
+        self._psro = self.config.psro_epochs()  # None unless matchmaking is "psro"
+        self.meta_game: MetaGame | None = None
+        """A PSRO league's meta-game over its pool, computed when the pool grows; None in other leagues."""
         if not self.store.players():
             self._create_roster()
         self.players = {p.id: p for p in self.store.players()}
@@ -129,7 +134,10 @@ class League:
                       if self.concurrent and len(self.trainers) > 1 else None)
         self._steps_at_snapshot = {pid: self.players[pid].step for pid in self.trainers}
         self._games_at_snapshot = {pid: self._games_played(pid) for pid in self.trainers}
+        self._iteration_at_snapshot = {pid: self._snapshot_iteration(pid) for pid in self.trainers}
         self._record_game()
+        if self._psro is not None:
+            self._start_psro()
 
     # ------------------------------------------------------------------ set-up and resume
     def _seats(self) -> tuple[Any, Any]:
@@ -231,6 +239,29 @@ class League:
                 self._add_opponent(algo, pid)
         return algo
 
+    def _snapshot_iteration(self, learner: str) -> int:
+        """The iteration at which ``learner``'s latest snapshot was frozen (0 if none): the last that had
+        sampled no more env steps than the snapshot's step."""
+        latest = self._latest_snapshot(learner)
+        if latest is None:
+            return 0
+        step = self.players[latest].step
+        return max((it for it, metrics in self.store.metrics(learner) if metrics["env_steps"] <= step), default=0)
+
+    def _start_psro(self) -> None:
+        """Freeze the untrained oracle as the pool's first member, or, resuming, recompute the meta-game."""
+        (oracle,) = self.trainers
+        if self._latest_snapshot(oracle) is None:
+            self.freeze(oracle, self.players[oracle].step)  # updates the meta-game
+        else:
+            self._update_meta_game()
+
+    def _update_meta_game(self) -> None:
+        """A PSRO league's meta-game over its current pool, bound to the "psro" matchmaker until the next epoch."""
+        pool = [pid for pid, p in self.players.items() if p.frozen and p.kind != "human"]
+        self.meta_game = MetaGame(tuple(pool), self._pool_payoffs(pool, self._psro.meta_game_episodes))
+        self._matchmaker = functools.partial(self.config.resolved_matchmaker(), meta_game=self.meta_game)
+
     def _record_game(self) -> None:
         """Write the env and the trainers' module spec into the store, so readers can rebuild players."""
         trainer = next(iter(self.trainers.values()))
@@ -320,6 +351,8 @@ class League:
             })
             snapshot = self._maybe_snapshot(learner, algo, distributions[learner], steps)
             algo.save_to_path(str(self.directory / TRAINER_DIR / learner))  # after a snapshot's reset, which it keeps
+            # The current weights in the store too, so that readers (the dashboard) can play the agent as it is now.
+            self.store.save_latest_weights(learner, algo.learner_group.get_weights([learner])[learner])
             players[learner] = {"matches": len(matches[learner]), "elo": self.elo[learner],
                                 "opponents": distributions[learner], "snapshot": snapshot,
                                 "episode_return_mean": result["env_runners"]["episode_return_mean"]}
@@ -421,8 +454,14 @@ class League:
         The win rate is weighted by the matchmaker's distribution, so easy opponents that
         are rarely drawn do not carry it over the threshold; it must also pass against the
         learner's latest snapshot when that is drawn; and it must rest on ``min_games`` games
-        played since the last snapshot, so one strong stretch freezes once.
+        played since the last snapshot, so one strong stretch freezes once. In a PSRO league
+        the end of an epoch freezes instead.
         """
+        if self._psro is not None:
+            if self._psro.over(self.iteration - self._iteration_at_snapshot[learner],
+                               steps - self._steps_at_snapshot[learner]):
+                return self.freeze(learner, steps)
+            return None
         weights = {o: p for o, p in distribution.items() if o != learner and p > 0}
         games = self._games_played(learner) - self._games_at_snapshot[learner]
         win_rate = (sum(p * self.payoff.win_rate(learner, o, decayed=True) for o, p in weights.items())
@@ -465,9 +504,12 @@ class League:
             algo.add_module(snapshot.id, source)
         self._steps_at_snapshot[learner] = steps
         self._games_at_snapshot[learner] = self._games_played(learner)
+        self._iteration_at_snapshot[learner] = self.iteration
         logger.info("froze %s as %s after %d env steps", learner, snapshot.id, steps)
         if resets_on_snapshot(self.players[learner], self._rng):
             self._reset_weights(learner)
+        if self._psro is not None:
+            self._update_meta_game()
         return snapshot.id
 
     def _reset_weights(self, learner: str) -> None:
@@ -520,14 +562,14 @@ class League:
                      episodes: int = 100, exact: bool = True) -> dict[str, float]:
         """The pool's mixture under a meta-solver (PSRO's meta-strategy): weights per player.
 
-        ``players`` defaults to every player with a rated game or, in a league without any
-        (pure self-play), to every player but people: the learners and their snapshots,
-        and bots. The meta-game is, where the env can compute it (``exact_payoffs``: a
-        small two-player zero-sum OpenSpiel game), each member's exact expected return
-        against each; otherwise the empirical win rates, after ``episodes`` evaluation
-        matches (``play_matches``, recorded like any) for every pair that never met.
-        For an OpenSpiel game, ``marl_arena_envs.openspiel.pool_policy`` turns the
-        mixture into one OpenSpiel policy.
+        ``players`` defaults to the PSRO pool in a PSRO league; elsewhere, to every player
+        with a rated game or, in a league without any (pure self-play), to every player but
+        people: the learners and their snapshots, and bots. The meta-game is, where the env
+        can compute it (``exact_payoffs``: a small two-player zero-sum OpenSpiel game), each
+        member's exact expected return against each; otherwise the empirical win rates,
+        after ``episodes`` evaluation matches (``play_matches``, recorded like any) for every
+        pair that never met. For an OpenSpiel game, ``marl_arena_envs.openspiel.pool_policy``
+        turns the mixture into one OpenSpiel policy.
         """
         pool = list(players) if players else self._default_pool()
         unknown = [pid for pid in pool if pid not in self.players or self.players[pid].kind == "human"]
@@ -536,6 +578,12 @@ class League:
                              f"{sorted(p for p in self.players if self.players[p].kind != 'human')}.")
         if len(pool) == 1:
             return {pool[0]: 1.0}
+        weights = get_meta_solver(meta_solver)(self._pool_payoffs(pool, episodes, exact))
+        return {pid: float(w) for pid, w in zip(pool, weights)}
+
+    def _pool_payoffs(self, pool: list[str], episodes: int, exact: bool = True) -> np.ndarray:
+        """The meta-game of ``pool``: exact expected returns where the env offers them (and ``exact``),
+        else win rates, after ``episodes`` evaluation matches for every pair that never met."""
         payoffs = self._exact_pool_payoffs(pool) if exact else None
         if payoffs is None:
             for i, a in enumerate(pool):
@@ -543,11 +591,12 @@ class League:
                     if self.payoff.stats(a, b).games == 0:
                         self.play_matches(a, b, episodes)
             payoffs = self.payoff.win_rate_matrix(pool)
-        weights = get_meta_solver(meta_solver)(payoffs)
-        return {pid: float(w) for pid, w in zip(pool, weights)}
+        return payoffs
 
     def _default_pool(self) -> list[str]:
-        """Players with rated games; in a league that has none, every player but people."""
+        """A PSRO league's pool; else players with rated games or, in a league without any, all but people."""
+        if self.meta_game is not None:
+            return list(self.meta_game.players)
         played = [pid for pid in self.players if self._games_played(pid)]
         pool = played or [pid for pid, p in self.players.items() if p.kind != "human"]
         if not pool:

@@ -16,6 +16,11 @@ from typing import Any, Callable
 from marl_arena.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from marl_arena.core.rl_module import RLModule
 from marl_arena.league.matchmaking import get_matchmaker, pfsp
+from marl_arena.league.meta_solvers import get_meta_solver
+from marl_arena.league.psro import PSROEpochs
+
+PSRO_EPOCH_OPTIONS = ("oracle_iterations", "oracle_env_steps", "meta_game_episodes")
+"""Options of ``matchmaking("psro", ...)`` that set the League's epochs (``PSROEpochs``), not the matchmaker's."""
 
 
 class LeagueConfig:
@@ -66,7 +71,13 @@ class LeagueConfig:
                          league_exploiters=league_exploiters, scripted=scripted)
 
     def matchmaking(self, matchmaker: str | Callable = NotProvided, **options: Any) -> "LeagueConfig":
-        """A matchmaker by name ("self_play", "uniform", "pfsp", "alphastar") or callable, with options."""
+        """A matchmaker by name ("self_play", "uniform", "pfsp", "alphastar", "psro") or callable, with options.
+
+        ``"psro"`` takes ``meta_solver`` ("nash", "alpharank", "uniform" or a callable),
+        the epoch length as ``oracle_iterations`` (default 10) or ``oracle_env_steps``, and
+        ``meta_game_episodes`` (see ``marl_arena.league.psro``); its epochs replace the
+        snapshot rule, and its roster has one trainable player, the oracle.
+        """
         self._set(matchmaker=matchmaker)
         self.matchmaker_options = options
         return self
@@ -99,7 +110,14 @@ class LeagueConfig:
         if self.matchmaker == "pfsp":
             return functools.partial(pfsp, **self.matchmaker_options)
         matchmaker = get_matchmaker(self.matchmaker)
-        return functools.partial(matchmaker, **self.matchmaker_options) if self.matchmaker_options else matchmaker
+        options = self.matchmaker_options
+        if self.matchmaker == "psro":
+            options = {name: value for name, value in options.items() if name not in PSRO_EPOCH_OPTIONS}
+        return functools.partial(matchmaker, **options) if options else matchmaker
+
+    def psro_epochs(self) -> PSROEpochs | None:
+        """The PSRO epoch rule with matchmaking "psro", else None."""
+        return PSROEpochs.from_options(self.matchmaker_options) if self.matchmaker == "psro" else None
 
     def copy(self) -> "LeagueConfig":
         return copy.deepcopy(self)
@@ -135,6 +153,28 @@ class LeagueConfig:
         if not self.elo_k > 0:
             raise ValueError(f"rating k={self.elo_k!r} is not allowed: it must be > 0.")
         self.resolved_matchmaker()
+        if self.matchmaker == "psro":
+            self._validate_psro()
+
+    def _validate_psro(self) -> None:
+        allowed = ("meta_solver", *PSRO_EPOCH_OPTIONS)
+        unknown = sorted(set(self.matchmaker_options) - set(allowed))
+        if unknown:
+            raise ValueError(f"matchmaking('psro') has no option {', '.join(map(repr, unknown))}; "
+                             f"its options: {', '.join(allowed)}.")
+        try:
+            get_meta_solver(self.matchmaker_options.get("meta_solver", "nash"))
+        except ValueError as error:
+            raise ValueError(f"matchmaking('psro') meta_solver: {error}") from None
+        self.psro_epochs()
+        if (self.main_agents, self.main_exploiters, self.league_exploiters) != (1, 0, 0):
+            raise ValueError("matchmaking('psro') trains one oracle: the roster must be main_agents=1 with no "
+                             f"exploiters, got main_agents={self.main_agents}, main_exploiters={self.main_exploiters}, "
+                             f"league_exploiters={self.league_exploiters}.")
+        if self.snapshot_every_n_steps is not None:
+            raise ValueError(f"snapshots every_n_steps={self.snapshot_every_n_steps!r} does not go with "
+                             "matchmaking('psro'), whose epochs freeze the oracle: set oracle_env_steps instead, "
+                             "or snapshots(every_n_steps=None).")
 
     def build(self):
         from marl_arena.league.league import League

@@ -16,8 +16,10 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from marl_arena.league.meta_solvers import MetaSolver, get_meta_solver
 from marl_arena.league.payoff import PayoffTable
 from marl_arena.league.players import PlayerInfo
+from marl_arena.league.psro import MetaGame
 
 Distribution = dict[str, float]
 Matchmaker = Callable[[str, Sequence[PlayerInfo], PayoffTable], Distribution]
@@ -201,6 +203,30 @@ def alphastar(learner: str, players: Sequence[PlayerInfo], payoff: PayoffTable) 
     return _ALPHASTAR_BY_KIND[kind](learner, players, payoff)
 
 
+def psro_meta_strategy(
+    learner: str,
+    players: Sequence[PlayerInfo],
+    payoff: PayoffTable,
+    *,
+    meta_solver: str | MetaSolver = "nash",
+    meta_game: MetaGame | None = None,
+) -> Distribution:
+    """PSRO's opponents ("psro"): the meta-solver's mixture over the pool of frozen players.
+
+    The meta-game is ``meta_game`` (the one a PSRO league computes once per epoch) when it
+    covers the pool, else the payoff table's win rates among the pool's members. Self-play
+    until the pool has a member.
+    """
+    pool = _past_players(learner, players)
+    if not pool:
+        return self_play(learner, players, payoff)
+    payoffs = meta_game.restricted(pool) if meta_game is not None else None
+    if payoffs is None:
+        payoffs = payoff.win_rate_matrix(pool)
+    weights = get_meta_solver(meta_solver)(payoffs)
+    return {pid: float(w) for pid, w in zip(pool, weights)}
+
+
 def _pfsp_variant(weighting: str) -> Matchmaker:
     def matchmaker(learner: str, players: Sequence[PlayerInfo], payoff: PayoffTable) -> Distribution:
         return pfsp(learner, players, payoff, weighting=weighting)
@@ -216,8 +242,9 @@ MATCHMAKERS: dict[str, Matchmaker] = {
     "pfsp": pfsp,
     **{f"pfsp_{name}": _pfsp_variant(name) for name in PFSP_WEIGHTINGS},
     "alphastar": alphastar,
+    "psro": psro_meta_strategy,
 }
-"""Matchmakers by name; "pfsp" uses the "squared" weighting."""
+"""Matchmakers by name; "pfsp" uses the "squared" weighting, "psro" the "nash" meta-solver."""
 
 
 def get_matchmaker(matchmaker: str | Matchmaker) -> Matchmaker:

@@ -226,6 +226,32 @@ class LeagueStore:
         with self.transaction() as db:
             db.execute("UPDATE players SET snapshot = ?, step = ? WHERE id = ?", (snapshot, step, player_id))
 
+    def save_latest_weights(self, player_id: str, weights: dict[str, Any]) -> str:
+        """Store a trainable player's current weights and point the player at them; returns the hash.
+
+        So that readers (the dashboard's Play page) can play the current agent, not only its
+        last snapshot. The weights it pointed at before are deleted unless another player (a
+        snapshot frozen from them) still points at them, so a long league keeps one file per
+        trainable player rather than one per iteration. The player's ``step`` stays what it
+        was (the env steps at its last snapshot, which a resumed league's snapshot rule reads).
+        """
+        previous = self.player_snapshot(player_id)
+        digest = self.save_snapshot(player_id, weights)
+        with self.transaction() as db:
+            db.execute("UPDATE players SET snapshot = ? WHERE id = ?", (digest, player_id))
+        if previous is not None and previous != digest:
+            self._delete_if_unused(previous)
+        return digest
+
+    def _delete_if_unused(self, digest: str) -> None:
+        with self.transaction() as db:
+            if db.execute("SELECT 1 FROM players WHERE snapshot = ?", (digest,)).fetchone():
+                return
+            row = db.execute("SELECT file FROM snapshots WHERE hash = ?", (digest,)).fetchone()
+            db.execute("DELETE FROM snapshots WHERE hash = ?", (digest,))
+        if row is not None:
+            (self.directory / SNAPSHOT_DIR / row["file"]).unlink(missing_ok=True)
+
     def players(self) -> list[PlayerInfo]:
         rows = self._db.execute("SELECT * FROM players ORDER BY created, id").fetchall()
         return [PlayerInfo(r["id"], r["kind"], r["parent"], r["created"], r["step"], bool(r["frozen"])) for r in rows]
