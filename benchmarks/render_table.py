@@ -109,6 +109,10 @@ def kilo(value: float) -> str:
     return f"{value / 1000:.1f}k" if value >= 1000 else f"{value:.0f}"
 
 
+def pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
 def exploit(value: float) -> str:
     return f"{value:.3f}"
 
@@ -278,6 +282,29 @@ def league_row(game: str, entry: Node, command: str) -> Row:
         f"OpenSpiel NFSP, same training seconds: average policy {final('nfsp_average_policy')}", "", command)
 
 
+def league_psro_row(directory: Path) -> Row:
+    result = load(directory, "league_psro")
+    summary, targets = result["summary"], result["targets"]
+    checks = consecutive((run["league"]["pool_mixture"] for run in result["runs"]), key="consecutive_checks")
+
+    def final(series: str) -> str:
+        return span(summary[series]["final"], exploit)
+
+    held = summary["league_pool_mixture"]["held_target_seeds"]
+    return Row(
+        f"PSRO league on {result['game']} (PPO oracle, Nash meta-solver over the exact meta-game), "
+        f"{span(summary['train_s_each'], secs, ' s')} of training per seed ({seed_list(result['seeds'])}): "
+        f"exploitability of the final policies, targets: pool mixture < {targets['pool_mixture']:g}, main agent "
+        f"< {targets['main_agent']:g} (uniform random: {result['uniform_random_exploitability']:.3g})",
+        f"pool mixture {final('league_pool_mixture')} after {span(summary['league_epochs'], kilo)} epochs, oracle "
+        f"{final('league_main_agent')}; the pool held < {targets['pool_mixture']:g} for {checks} checks in a row on "
+        f"{held}/{summary['seeds']} seeds",
+        f"OpenSpiel psro_v2 (policy-gradient oracle), same training seconds: meta-strategy mixture "
+        f"{final('psro_v2_pool_mixture')}, newest policies {final('psro_v2_newest')} after "
+        f"{span(summary['psro_v2_iterations'], kilo)} iterations; NFSP average policy {final('nfsp_average_policy')}",
+        "", result["command"])
+
+
 # ---------------------------------------------------------------------- throughput and programs
 def sampling_rows(directory: Path) -> list[Row]:
     result = load(directory, "sampling_throughput")
@@ -387,6 +414,23 @@ def impala_appo_rows(directory: Path) -> list[Row]:
     ]
 
 
+def connect_four_row(directory: Path) -> Row:
+    result = load(directory, "connect_four_selfplay")
+    league, rllib = result["appo_league"], result["rllib_ppo"]
+    runs = list(league["runs"])
+    reached = [run for run in runs if run["reached"]]
+    target = (f"{len(reached)}/{len(runs)} reached within {runs[0]['budget_s']:g} s of training"
+              + (f"; {span(league['train_s_to_target'], secs, ' s')}, "
+                 f"{span(league['env_steps_to_target'], kilo, ' env steps')}" if reached else ""))
+    return Row(f"APPO league on OpenSpiel connect_four (main agent, its snapshots, a random bot): greedy wins "
+               f">= 95% vs random from both seats, {consecutive(runs)} checks in a row ({seed_list(result['seeds'])})",
+               f"{target}; final wins {span(league['final_win_seat0'], pct)} first, "
+               f"{span(league['final_win_seat1'], pct)} second; {span(league['env_steps_per_s'], kilo, ' env steps/s')}",
+               f"RLlib PPO self-play through its OpenSpielEnv ({rllib['settings'].split(',')[1].strip()}): "
+               f"{kilo(rllib['env_steps_per_s'])} env steps/s",
+               f"{result['env_steps_per_s_ours_over_rllib']:.1f}x the env steps/s", result["command"])
+
+
 def killed_runner_row(directory: Path) -> Row:
     result = load(directory, "impala_appo_killed_every_4s")
     task, settings = result["tasks"]["cartpole_appo_killed_runners"], result["settings"]["killed_runners"]
@@ -447,10 +491,69 @@ def rating_calibration_row(directory: Path) -> Row:
                f"{100 * before['elo_online_current_versions']:.1f} (current versions)", "", result["command"])
 
 
+# ---------------------------------------------------------------------- offline RL
+def offline_row(directory: Path) -> Row:
+    """BC and MARWIL from recorded CartPole episodes, at the final policy, beside RLlib's BC."""
+    result = load(directory, "offline_cartpole")
+    tasks, data = result["tasks"], result["data"]
+
+    def final(name: str) -> str:
+        task = tasks[name]
+        text = span(task["final_eval_return"], lambda v: f"{v:.0f}")
+        if task.optional("target") is not None:
+            text += f", {task['reached_seeds']}/{task['seeds']} >= {task['target']:g}"
+        return f"{text} in {span(task['wall_s'], secs, ' s')}"
+
+    what = (f"BC / MARWIL CartPole-v1 from {kilo(data['expert']['rows'])} rows of PPO-expert episodes (mean return "
+            f"{data['expert']['return']['median']:.0f}) and {kilo(data['random']['rows'])} random rows: greedy return "
+            f"of the final policy ({seed_list(result['seeds'])})")
+    ours = (f"BC on expert {final('bc_expert')}; on expert + random: MARWIL {final('marwil_mixed')}, "
+            f"BC {final('bc_mixed')}")
+    rllib = tasks["bc_expert_rllib"]
+    errors = [run["error"] for run in rllib["runs"] if isinstance(run.value, dict) and run.optional("error")]
+    if errors:
+        return Row(what, ours, f"RLlib BC on the same files failed: {errors[0][:200]}", "", result["command"])
+    ratio = times(tasks["bc_expert"]["wall_s"]["median"] / rllib["wall_s"]["median"])
+    return Row(what, ours, f"RLlib BC, same files and settings: {final('bc_expert_rllib')}", ratio, result["command"])
+
+
+def offline_cql_row(directory: Path) -> Row:
+    """CQL from a SAC run's recorded Pendulum episodes, at the final policy, beside RLlib's CQL."""
+    result = load(directory, "offline_pendulum_cql")
+    tasks, data = result["tasks"], result["data"]
+
+    def returns(figures: Node) -> str:  # negative: "a to b", since "a-b" would read as a minus sign
+        return f"{figures['median']:.0f} ({figures['min']:.0f} to {figures['max']:.0f})"
+
+    def final(name: str) -> str:
+        task = tasks[name]
+        return (f"{returns(task['final_eval_return'])}, {task['reached_seeds']}/{task['seeds']} "
+                f">= {task['target']:g}, {task['goal_seeds']}/{task['seeds']} >= {task['goal']:g}, "
+                f"in {span(task['wall_s'], secs, ' s')}")
+
+    what = (f"CQL Pendulum-v1 from {kilo(data['rows'])} rows of a SAC run's episodes (returns "
+            f"{returns(data['return'])}): greedy return of the final policy "
+            f"({seed_list(result['seeds'])})")
+    rllib = tasks["cql_rllib"]
+    errors = [run["error"] for run in rllib["runs"] if isinstance(run.value, dict) and run.optional("error")]
+    if errors:
+        return Row(what, final("cql"), f"RLlib CQL on the same files failed: {errors[0][:200]}", "", result["command"])
+    iterations = spread((run["iterations"] for run in rllib["runs"]), lambda v: f"{v:.0f}")
+    peer = (f"RLlib CQL, same files and settings: {final('cql_rllib')} ({iterations} of "
+            f"{tasks['cql']['runs'][0]['iterations']} iterations in its time budget)")
+    # RLlib may stop short of the iterations (its time budget), so compare seconds per gradient step.
+    def per_step(task: Node) -> float:
+        return common.median([run["train_s"] / run["iterations"] for run in task["runs"]])
+
+    ratio = times(per_step(tasks["cql"]) / per_step(rllib), "the time per gradient step")
+    return Row(what, final("cql"), peer, ratio, result["command"])
+
+
 ROWS: tuple[Callable[[Path], Row | list[Row]], ...] = (
-    ppo_rows, dqn_rows, dqn_league_row, sac_rows, impala_appo_rows, killed_runner_row, gpu_row, sampling_rows,
-    adapter_rows, selfplay_rows, league_rows, league_concurrency_row, snapshot_memory_row, rating_calibration_row,
-    store_scale_row, taxi_row, dashboard_row,
+    ppo_rows, dqn_rows, dqn_league_row, sac_rows, impala_appo_rows, connect_four_row, offline_row, offline_cql_row,
+    killed_runner_row, gpu_row, sampling_rows,
+    adapter_rows, selfplay_rows, league_rows, league_psro_row, league_concurrency_row, snapshot_memory_row,
+    rating_calibration_row, store_scale_row, taxi_row, dashboard_row,
 )
 
 

@@ -1,0 +1,249 @@
+"""Offline RL benchmark: BC and MARWIL on CartPole-v1 from recorded episodes, beside RLlib's BC.
+
+Data, recorded once per run (seed 0, not one of the evaluated seeds), all through
+``offline_data(output=)``:
+
+* ``expert``: our PPO trained on CartPole-v1 to a greedy 450 (``ppo_learning``'s settings),
+  saved, and ``EXPERT_EPISODES`` episodes sampled (explore=True) by a PPO that starts from that
+  checkpoint (``rl_module(initial_weights_from=)``);
+* ``random``: a uniform random player, about as many rows as the expert's;
+* ``mixed``: both directories together (``input_=[expert, random]``).
+
+Tasks, each for every seed: ``ITERATIONS`` training iterations of ``NUM_ITERS`` batches of
+``BATCH`` rows, then the final policy's greedy evaluation (10 episodes); a task reaches its
+target when that final evaluation does (no early stop, no best-of):
+
+* ``bc_expert``: BC on the expert data, target 350;
+* ``bc_mixed``: BC on the mixed data (the baseline MARWIL must beat);
+* ``marwil_mixed``: MARWIL (beta 1) on the mixed data, target 250;
+* ``bc_expert_rllib``: RLlib's BC on the same expert Parquet files, same settings, within a
+  time budget per seed; a failure is recorded with its error.
+
+    python benchmarks/offline_cartpole.py --quick     # smoke check, one seed, few iterations
+    python benchmarks/offline_cartpole.py --out       # full, writes results/offline_cartpole.json
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+try:  # python -m benchmarks.offline_cartpole, from the repository root
+    from benchmarks import common, ppo_learning, rllib_peer
+except ImportError:  # python benchmarks/offline_cartpole.py: benchmarks/ is sys.path[0]
+    import common
+    import ppo_learning
+    import rllib_peer
+
+from marl_arena.algorithms import BCConfig, MARWILConfig, PPOConfig
+from marl_arena.core import RLModuleSpec
+from marl_arena.core.scripted import RandomModule
+from marl_arena.offline import resolve_paths
+
+logger = logging.getLogger("benchmarks.offline_cartpole")
+
+NAME = "offline_cartpole"
+DATA_SEED = 0
+EXPERT_EPISODES = {"full": 20, "quick": 6}
+EXPERT_TARGET = 450.0
+EXPERT_BUDGET_S = 180.0
+ITERATIONS = {"full": 10, "quick": 3}
+SEEDS = {"full": [100, 101, 102], "quick": [100]}
+RLLIB_BUDGET_S = {"full": 180.0, "quick": 90.0}
+TARGETS = {"bc_expert": 350.0, "marwil_mixed": 250.0}
+
+# Both libraries, the same settings (RLlib's BC and MARWIL defaults differ: lr 1e-4, relu).
+HPARAMS: dict[str, Any] = {"lr": 3e-3, "train_batch_size_per_learner": 500, "gamma": 0.99}
+NUM_ITERS = 20
+"""Batches (updates) per training iteration: ``dataset_num_iters_per_learner``."""
+MODEL: dict[str, Any] = {"fcnet_hiddens": [64, 64], "fcnet_activation": "tanh"}
+# RLlib's reader maps batches with actors of 1 CPU each (2 by default), which on a 2-CPU
+# Ray leaves no CPU for its read task: it waited forever here. One actor at half a CPU runs.
+RLLIB_MAP_BATCHES = {"concurrency": 1, "num_cpus": 0.5}
+
+
+# ---------------------------------------------------------------------- data
+def _record_expert(directory: Path, episodes: int) -> dict[str, Any]:
+    """Train our PPO to a greedy 450, then sample ``episodes`` episodes from it into ``directory``."""
+    config = ppo_learning._ppo("CartPole-v1", ppo_learning.CARTPOLE_HPARAMS, ppo_learning.CARTPOLE_MODEL,
+                               ppo_learning.CARTPOLE_RUNNERS, DATA_SEED)
+    started = time.perf_counter()
+    algo = config.build_algo()
+    score, iterations = float("nan"), 0
+    try:
+        while time.perf_counter() - started < EXPERT_BUDGET_S:
+            algo.train()
+            iterations += 1
+            score = algo.evaluate()["env_runners"]["episode_return_mean"]
+            if score >= EXPERT_TARGET:
+                break
+        checkpoint = algo.save_to_path(tempfile.mkdtemp(prefix="offline_cartpole_ppo_"))
+    finally:
+        algo.stop()
+    recorder = (config.copy().rl_module(initial_weights_from=checkpoint)
+                .offline_data(output=str(directory)).build_algo())
+    try:
+        sampled = recorder.env_runner_group.local_runner.sample(num_episodes=episodes, explore=True)
+    finally:
+        recorder.stop()
+        shutil.rmtree(checkpoint, ignore_errors=True)
+    returns = [e.episode_return for e in sampled.episodes]
+    return {"ppo_iterations": iterations, "ppo_greedy_return": score, "ppo_train_s": time.perf_counter() - started,
+            "episodes": len(returns), "rows": int(sampled.env_steps), "return": common.spread(returns),
+            "explore": True}
+
+
+def _record_random(directory: Path, rows: int) -> dict[str, Any]:
+    """About ``rows`` env steps of a uniform random player (only finished episodes are written)."""
+    config = (PPOConfig().environment("CartPole-v1")
+              .multi_agent(policies={"default_policy": RLModuleSpec(module_class=RandomModule)}, policies_to_train=[])
+              .offline_data(output=str(directory)).debugging(seed=DATA_SEED))
+    algo = config.build_algo()
+    try:
+        sampled = algo.env_runner_group.local_runner.sample(num_timesteps=rows)
+    finally:
+        algo.stop()
+    returns = [e.episode_return for e in sampled.episodes]
+    return {"episodes": len(returns), "rows": int(sum(e.length for e in sampled.episodes)),
+            "return": common.spread(returns)}
+
+
+# ---------------------------------------------------------------------- runs
+def _ours(config_class, data: list[str], seed: int, iterations: int, **training) -> dict[str, Any]:
+    config = (config_class().environment("CartPole-v1")
+              .offline_data(input_=data, dataset_num_iters_per_learner=NUM_ITERS)
+              .training(**HPARAMS, **training)
+              .rl_module(model_config=dict(MODEL))
+              .evaluation(evaluation_duration=10, evaluation_config={"explore": False})
+              .debugging(seed=seed))
+    started = time.perf_counter()
+    algo = config.build_algo()
+    rows = 0
+    try:
+        for _ in range(iterations):
+            result = algo.train()
+            rows += int(sum(m["num_module_steps_trained"] for m in result["learners"].values()))
+        train_s = time.perf_counter() - started
+        final = float(algo.evaluate()["env_runners"]["episode_return_mean"])
+    finally:
+        algo.stop()
+    return {"seed": seed, "final_eval_return": final, "iterations": iterations, "rows_trained": rows,
+            "train_s": train_s, "wall_s": time.perf_counter() - started}
+
+
+def _rllib_bc(files: list[str], seed: int, iterations: int, budget_s: float) -> dict[str, Any]:
+    """RLlib's BC on our files, the same settings; a failure is recorded with its error."""
+    from ray.rllib.algorithms.bc import BCConfig as RLlibBCConfig
+
+    config = (RLlibBCConfig().environment("CartPole-v1")
+              .offline_data(input_=files, dataset_num_iters_per_learner=NUM_ITERS,
+                            map_batches_kwargs=dict(RLLIB_MAP_BATCHES))
+              .training(**HPARAMS)
+              .rl_module(model_config=dict(MODEL))
+              .env_runners(num_env_runners=0)
+              # RLlib needs an evaluation interval (or explicit spaces) to know CartPole's spaces.
+              .evaluation(evaluation_interval=10_000, evaluation_duration=10, evaluation_num_env_runners=0,
+                          evaluation_config={"explore": False})
+              .debugging(seed=seed))
+    started = time.perf_counter()
+    done = 0
+    algo = None
+    try:
+        algo = config.build_algo()
+        while done < iterations and time.perf_counter() - started < budget_s:
+            algo.train()
+            done += 1
+        train_s = time.perf_counter() - started
+        final = float(algo.evaluate()["env_runners"]["episode_return_mean"]) if done == iterations else float("nan")
+    except Exception as error:  # noqa: BLE001 - recorded as the peer's result, not hidden
+        logger.warning("RLlib BC seed %d failed: %r", seed, error)
+        return {"seed": seed, "error": f"{type(error).__name__}: {error}"[:2000], "iterations": done,
+                "wall_s": time.perf_counter() - started}
+    finally:
+        if algo is not None:
+            algo.stop()
+    return {"seed": seed, "final_eval_return": final, "iterations": done, "train_s": train_s,
+            "wall_s": time.perf_counter() - started, "within_budget": done == iterations}
+
+
+def _summary(runs: list[dict[str, Any]], target: float | None) -> dict[str, Any]:
+    finals = [r.get("final_eval_return", float("nan")) for r in runs]
+    return {
+        "target": target,
+        "reached_seeds": None if target is None else int(sum(f >= target for f in finals)),
+        "seeds": len(runs),
+        "final_eval_return": common.spread(finals),
+        "wall_s": common.spread([r["wall_s"] for r in runs]),
+        "runs": runs,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = common.base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", help="seeds (default: 100 101 102, quick: 100)")
+    args = parser.parse_args(argv)
+    common.configure_logging(args.verbose)
+    common.set_torch_threads()
+    mode = "quick" if args.quick else "full"
+    seeds = args.seeds or SEEDS[mode]
+    iterations = ITERATIONS[mode]
+    use_rllib = not args.no_rllib and rllib_peer.rllib_available()
+    ray_started = common.start_ray()  # both libraries read through Ray Data
+    workdir = Path(tempfile.mkdtemp(prefix="offline_cartpole_"))
+    report: dict[str, Any] = {
+        "benchmark": NAME, "mode": mode, "seeds": seeds, "machine": common.machine_info(),
+        "protocol": f"{iterations} training iterations of {NUM_ITERS} batches of "
+                    f"{HPARAMS['train_batch_size_per_learner']} rows each, then 10 greedy evaluation episodes of "
+                    "the final policy; figures are medians with min-max over seeds; a target is reached on a seed "
+                    "when that final evaluation is at it. wall_s: build, training and the evaluation.",
+        "hyperparameters": {**HPARAMS, "dataset_num_iters_per_learner": NUM_ITERS, "model": MODEL,
+                            "marwil": {"beta": 1.0, "vf_coeff": 1.0}},
+    }
+    started = time.perf_counter()
+    try:
+        expert, random_dir = workdir / "expert", workdir / "random"
+        load = common.log_load("recording")
+        data = {"expert": _record_expert(expert, EXPERT_EPISODES[mode])}
+        data["random"] = _record_random(random_dir, data["expert"]["rows"])
+        data["load_before"] = load
+        report["data"] = data
+        expert_files = resolve_paths(str(expert))
+        mixed = [str(expert), str(random_dir)]
+        tasks: dict[str, list] = {"bc_expert": [], "bc_mixed": [], "marwil_mixed": [], "bc_expert_rllib": []}
+        for seed in seeds:
+            for name, config_class, inputs, extra in (("bc_expert", BCConfig, [str(expert)], {}),
+                                                      ("bc_mixed", BCConfig, mixed, {}),
+                                                      ("marwil_mixed", MARWILConfig, mixed, {"beta": 1.0})):
+                load = common.log_load(f"{name} seed {seed}")
+                run = _ours(config_class, inputs, seed, iterations, **extra)
+                logger.info("%s seed %d: final greedy return %.1f in %.1f s", name, seed, run["final_eval_return"],
+                            run["wall_s"])
+                tasks[name].append({**run, "load_before": load})
+            if use_rllib:
+                load = common.log_load(f"bc_expert_rllib seed {seed}")
+                run = _rllib_bc(expert_files, seed, iterations, RLLIB_BUDGET_S[mode])
+                logger.info("bc_expert_rllib seed %d: %s", seed, run)
+                tasks["bc_expert_rllib"].append({**run, "load_before": load})
+        report["tasks"] = {name: _summary(runs, TARGETS.get(name.removesuffix("_rllib")))
+                           for name, runs in tasks.items() if runs}
+        if use_rllib:
+            report["tasks"]["bc_expert_rllib"]["settings"] = (
+                "RLlib BCConfig on the same Parquet files (input_=their paths), same lr, batch, "
+                f"dataset_num_iters_per_learner, model; map_batches_kwargs={RLLIB_MAP_BATCHES} (see RLLIB_MAP_BATCHES); "
+                f"time budget {RLLIB_BUDGET_S[mode]:.0f} s per seed")
+        bc_mixed = report["tasks"]["bc_mixed"]["final_eval_return"]["median"]
+        marwil = report["tasks"]["marwil_mixed"]["final_eval_return"]["median"]
+        report["marwil_over_bc_on_mixed"] = common.ratio(marwil, bc_mixed)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        common.stop_ray(ray_started)
+    common.finish(report, NAME, args.out, started)
+    return report
+
+
+if __name__ == "__main__":
+    main()
