@@ -30,7 +30,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 try:  # python -m benchmarks.offline_cartpole, from the repository root
     from benchmarks import common, ppo_learning, rllib_peer
@@ -120,32 +120,52 @@ def _ours(config_class, data: list[str], seed: int, iterations: int, **training)
               .rl_module(model_config=dict(MODEL))
               .evaluation(evaluation_duration=10, evaluation_config={"explore": False})
               .debugging(seed=seed))
+    return train_and_evaluate(config, seed, iterations)
+
+
+def train_and_evaluate(config: Any, seed: int, iterations: int,
+                       on_result: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Ours: build, train ``iterations`` iterations, evaluate the final policy greedily.
+
+    ``on_result`` turns each iteration's result into a record kept in ``learner_curve``.
+    """
     started = time.perf_counter()
     algo = config.build_algo()
-    rows = 0
+    rows, curve = 0, []
     try:
         for _ in range(iterations):
             result = algo.train()
             rows += int(sum(m["num_module_steps_trained"] for m in result["learners"].values()))
+            if on_result is not None:
+                curve.append(on_result(result))
         train_s = time.perf_counter() - started
         final = float(algo.evaluate()["env_runners"]["episode_return_mean"])
     finally:
         algo.stop()
-    return {"seed": seed, "final_eval_return": final, "iterations": iterations, "rows_trained": rows,
-            "train_s": train_s, "wall_s": time.perf_counter() - started}
+    run = {"seed": seed, "final_eval_return": final, "iterations": iterations, "rows_trained": rows,
+           "train_s": train_s, "wall_s": time.perf_counter() - started}
+    return {**run, "learner_curve": curve} if on_result is not None else run
 
 
 def _rllib_bc(files: list[str], seed: int, iterations: int, budget_s: float) -> dict[str, Any]:
-    """RLlib's BC on our files, the same settings; a failure is recorded with its error."""
+    """RLlib's BC on our files, the same settings."""
     from ray.rllib.algorithms.bc import BCConfig as RLlibBCConfig
 
     config = (RLlibBCConfig().environment("CartPole-v1")
               .offline_data(input_=files, dataset_num_iters_per_learner=NUM_ITERS,
                             map_batches_kwargs=dict(RLLIB_MAP_BATCHES))
               .training(**HPARAMS)
-              .rl_module(model_config=dict(MODEL))
-              .env_runners(num_env_runners=0)
-              # RLlib needs an evaluation interval (or explicit spaces) to know CartPole's spaces.
+              .rl_module(model_config=dict(MODEL)))
+    return rllib_train_and_evaluate(config, "BC", seed, iterations, budget_s, evaluate_unfinished=False)
+
+
+def rllib_train_and_evaluate(config: Any, label: str, seed: int, iterations: int, budget_s: float, *,
+                             evaluate_unfinished: bool) -> dict[str, Any]:
+    """RLlib's side: train up to ``iterations`` iterations within ``budget_s`` (checked between them), then
+    evaluate the final policy greedily (a run cut by the budget only if ``evaluate_unfinished``); a failure
+    is recorded with its error, not hidden."""
+    config = (config.env_runners(num_env_runners=0)
+              # RLlib needs an evaluation interval (or explicit spaces) to know the env's spaces.
               .evaluation(evaluation_interval=10_000, evaluation_duration=10, evaluation_num_env_runners=0,
                           evaluation_config={"explore": False})
               .debugging(seed=seed))
@@ -158,9 +178,10 @@ def _rllib_bc(files: list[str], seed: int, iterations: int, budget_s: float) -> 
             algo.train()
             done += 1
         train_s = time.perf_counter() - started
-        final = float(algo.evaluate()["env_runners"]["episode_return_mean"]) if done == iterations else float("nan")
+        final = (float(algo.evaluate()["env_runners"]["episode_return_mean"])
+                 if done == iterations or evaluate_unfinished else float("nan"))
     except Exception as error:  # noqa: BLE001 - recorded as the peer's result, not hidden
-        logger.warning("RLlib BC seed %d failed: %r", seed, error)
+        logger.warning("RLlib %s seed %d failed: %r", label, seed, error)
         return {"seed": seed, "error": f"{type(error).__name__}: {error}"[:2000], "iterations": done,
                 "wall_s": time.perf_counter() - started}
     finally:
@@ -170,11 +191,14 @@ def _rllib_bc(files: list[str], seed: int, iterations: int, budget_s: float) -> 
             "wall_s": time.perf_counter() - started, "within_budget": done == iterations}
 
 
-def _summary(runs: list[dict[str, Any]], target: float | None) -> dict[str, Any]:
+def summarize(runs: list[dict[str, Any]], target: float | None, goal: float | None = None) -> dict[str, Any]:
+    """Final returns and wall times over seeds; how many seeds reached the target (and the goal)."""
     finals = [r.get("final_eval_return", float("nan")) for r in runs]
+    reached = {} if goal is None else {"goal": goal, "goal_seeds": int(sum(f >= goal for f in finals))}
     return {
         "target": target,
         "reached_seeds": None if target is None else int(sum(f >= target for f in finals)),
+        **reached,
         "seeds": len(runs),
         "final_eval_return": common.spread(finals),
         "wall_s": common.spread([r["wall_s"] for r in runs]),
@@ -228,7 +252,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 run = _rllib_bc(expert_files, seed, iterations, RLLIB_BUDGET_S[mode])
                 logger.info("bc_expert_rllib seed %d: %s", seed, run)
                 tasks["bc_expert_rllib"].append({**run, "load_before": load})
-        report["tasks"] = {name: _summary(runs, TARGETS.get(name.removesuffix("_rllib")))
+        report["tasks"] = {name: summarize(runs, TARGETS.get(name.removesuffix("_rllib")))
                            for name, runs in tasks.items() if runs}
         if use_rllib:
             report["tasks"]["bc_expert_rllib"]["settings"] = (

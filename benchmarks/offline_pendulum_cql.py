@@ -33,9 +33,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 try:  # python -m benchmarks.offline_pendulum_cql, from the repository root
-    from benchmarks import common, rllib_peer, sac_learning
+    from benchmarks import common, offline_cartpole, rllib_peer, sac_learning
 except ImportError:  # python benchmarks/offline_pendulum_cql.py: benchmarks/ is sys.path[0]
     import common
+    import offline_cartpole
     import rllib_peer
     import sac_learning
 
@@ -113,25 +114,16 @@ def _ours(files: list[str], seed: int, iterations: int) -> dict[str, Any]:
               .rl_module(model_config=dict(MODEL))
               .evaluation(evaluation_duration=10, evaluation_config={"explore": False})
               .debugging(seed=seed))
-    started = time.perf_counter()
-    algo = config.build_algo()
-    rows, curve = 0, []
-    try:
-        for _ in range(iterations):
-            metrics = algo.train()["learners"]["default_policy"]
-            rows += int(metrics["num_module_steps_trained"])
-            curve.append({"cql_penalty": metrics["cql_penalty"], "qf_mean": metrics["qf_mean"],
-                          "alpha_value": metrics["alpha_value"]})
-        train_s = time.perf_counter() - started
-        final = float(algo.evaluate()["env_runners"]["episode_return_mean"])
-    finally:
-        algo.stop()
-    return {"seed": seed, "final_eval_return": final, "iterations": iterations, "rows_trained": rows,
-            "train_s": train_s, "wall_s": time.perf_counter() - started, "learner_curve": curve}
+
+    def learner_curve(result: dict[str, Any]) -> dict[str, float]:
+        metrics = result["learners"]["default_policy"]
+        return {key: metrics[key] for key in ("cql_penalty", "qf_mean", "alpha_value")}
+
+    return offline_cartpole.train_and_evaluate(config, seed, iterations, learner_curve)
 
 
 def _rllib_cql(files: list[str], seed: int, iterations: int, budget_s: float) -> dict[str, Any]:
-    """RLlib's CQL on our files, the same settings; a failure is recorded with its error."""
+    """RLlib's CQL on our files, the same settings; the policy it has when the budget ends is evaluated."""
     from ray.rllib.algorithms.cql import CQLConfig as RLlibCQLConfig
     from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 
@@ -139,44 +131,9 @@ def _rllib_cql(files: list[str], seed: int, iterations: int, budget_s: float) ->
               .offline_data(input_=files, dataset_num_iters_per_learner=NUM_ITERS,
                             map_batches_kwargs=dict(RLLIB_MAP_BATCHES), **OFFLINE_DATA)
               .training(**HPARAMS, lr=None)
-              .rl_module(model_config=DefaultModelConfig(**MODEL))
-              .env_runners(num_env_runners=0)
-              # RLlib needs an evaluation interval (or explicit spaces) to know Pendulum's spaces.
-              .evaluation(evaluation_interval=10_000, evaluation_duration=10, evaluation_num_env_runners=0,
-                          evaluation_config={"explore": False})
-              .debugging(seed=seed))
-    started = time.perf_counter()
-    done = 0
-    algo = None
-    try:
-        algo = config.build_algo()
-        while done < iterations and time.perf_counter() - started < budget_s:
-            algo.train()
-            done += 1
-        train_s = time.perf_counter() - started
-        final = float(algo.evaluate()["env_runners"]["episode_return_mean"])
-    except Exception as error:  # noqa: BLE001 - recorded as the peer's result, not hidden
-        logger.warning("RLlib CQL seed %d failed: %r", seed, error)
-        return {"seed": seed, "error": f"{type(error).__name__}: {error}"[:2000], "iterations": done,
-                "wall_s": time.perf_counter() - started}
-    finally:
-        if algo is not None:
-            algo.stop()
-    return {"seed": seed, "final_eval_return": final, "iterations": done, "train_s": train_s,
-            "wall_s": time.perf_counter() - started, "within_budget": done == iterations}
-
-
-def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    finals = [r.get("final_eval_return", float("nan")) for r in runs]
-    return {
-        "target": TARGET, "goal": GOAL,
-        "reached_seeds": int(sum(f >= TARGET for f in finals)),
-        "goal_seeds": int(sum(f >= GOAL for f in finals)),
-        "seeds": len(runs),
-        "final_eval_return": common.spread(finals),
-        "wall_s": common.spread([r["wall_s"] for r in runs]),
-        "runs": runs,
-    }
+              .rl_module(model_config=DefaultModelConfig(**MODEL)))
+    return offline_cartpole.rllib_train_and_evaluate(config, "CQL", seed, iterations, budget_s,
+                                                     evaluate_unfinished=True)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -224,7 +181,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 run = _rllib_cql(files, seed, iterations, RLLIB_BUDGET_S[mode])
                 logger.info("cql_rllib seed %d: %s", seed, run)
                 tasks["cql_rllib"].append({**run, "load_before": load})
-        report["tasks"] = {name: _summary(runs) for name, runs in tasks.items() if runs}
+        report["tasks"] = {name: offline_cartpole.summarize(runs, TARGET, GOAL) for name, runs in tasks.items() if runs}
         if use_rllib:
             report["tasks"]["cql_rllib"]["settings"] = (
                 "RLlib CQLConfig (new API stack) on the same Parquet files (input_=their paths), same training "
