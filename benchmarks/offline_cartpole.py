@@ -61,6 +61,9 @@ HPARAMS: dict[str, Any] = {"lr": 3e-3, "train_batch_size_per_learner": 500, "gam
 NUM_ITERS = 20
 """Batches (updates) per training iteration: ``dataset_num_iters_per_learner``."""
 MODEL: dict[str, Any] = {"fcnet_hiddens": [64, 64], "fcnet_activation": "tanh"}
+# Both libraries: the 7k-14k rows read once and kept in memory; streamed, every pass over so small
+# a data set starts a new Ray Data execution, which costs more than the pass itself.
+OFFLINE_DATA: dict[str, Any] = {"materialize_data": True}
 # RLlib's reader maps batches with actors of 1 CPU each (2 by default), which on a 2-CPU
 # Ray leaves no CPU for its read task: it waited forever here. One actor at half a CPU runs.
 RLLIB_MAP_BATCHES = {"concurrency": 1, "num_cpus": 0.5}
@@ -115,7 +118,7 @@ def _record_random(directory: Path, rows: int) -> dict[str, Any]:
 # ---------------------------------------------------------------------- runs
 def _ours(config_class, data: list[str], seed: int, iterations: int, **training) -> dict[str, Any]:
     config = (config_class().environment("CartPole-v1")
-              .offline_data(input_=data, dataset_num_iters_per_learner=NUM_ITERS)
+              .offline_data(input_=data, dataset_num_iters_per_learner=NUM_ITERS, **OFFLINE_DATA)
               .training(**HPARAMS, **training)
               .rl_module(model_config=dict(MODEL))
               .evaluation(evaluation_duration=10, evaluation_config={"explore": False})
@@ -153,7 +156,7 @@ def _rllib_bc(files: list[str], seed: int, iterations: int, budget_s: float) -> 
 
     config = (RLlibBCConfig().environment("CartPole-v1")
               .offline_data(input_=files, dataset_num_iters_per_learner=NUM_ITERS,
-                            map_batches_kwargs=dict(RLLIB_MAP_BATCHES))
+                            map_batches_kwargs=dict(RLLIB_MAP_BATCHES), **OFFLINE_DATA)
               .training(**HPARAMS)
               .rl_module(model_config=dict(MODEL)))
     return rllib_train_and_evaluate(config, "BC", seed, iterations, budget_s, evaluate_unfinished=False)
@@ -225,6 +228,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     "the final policy; figures are medians with min-max over seeds; a target is reached on a seed "
                     "when that final evaluation is at it. wall_s: build, training and the evaluation.",
         "hyperparameters": {**HPARAMS, "dataset_num_iters_per_learner": NUM_ITERS, "model": MODEL,
+                            "offline_data": OFFLINE_DATA,
                             "marwil": {"beta": 1.0, "vf_coeff": 1.0}},
     }
     started = time.perf_counter()

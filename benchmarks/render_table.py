@@ -504,7 +504,7 @@ def offline_row(directory: Path) -> Row:
             text += f", {task['reached_seeds']}/{task['seeds']} >= {task['target']:g}"
         return f"{text} in {span(task['wall_s'], secs, ' s')}"
 
-    what = (f"BC / MARWIL CartPole-v1 from {kilo(data['expert']['rows'])} rows of PPO-expert episodes (mean return "
+    what = (f"BC / MARWIL CartPole-v1 from {kilo(data['expert']['rows'])} rows of PPO-expert episodes (median return "
             f"{data['expert']['return']['median']:.0f}) and {kilo(data['random']['rows'])} random rows: greedy return "
             f"of the final policy ({seed_list(result['seeds'])})")
     ours = (f"BC on expert {final('bc_expert')}; on expert + random: MARWIL {final('marwil_mixed')}, "
