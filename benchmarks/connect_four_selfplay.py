@@ -43,7 +43,7 @@ from marl_arena.league.league_config import LeagueConfig
 from marl_arena.league.matchmaking import pfsp
 from marl_arena.league.payoff import PayoffTable
 from marl_arena.league.players import PlayerInfo
-from marl_arena_envs.openspiel import ModulePolicy, play_against_random
+from marl_arena_envs.openspiel import ModulePolicy, play_both_seats_against_random
 
 logger = logging.getLogger("benchmarks.connect_four_selfplay")
 
@@ -95,9 +95,7 @@ def league_config(directory: str, seed: int) -> LeagueConfig:
 
 def _vs_random(league: League, base_seed: int) -> dict[str, dict[str, float]]:
     policy = ModulePolicy.from_algorithm(league.trainers[MAIN], module_id=MAIN, greedy=True)
-    return {f"seat{seat}": play_against_random(policy, GAME, seat, GAMES, seed=base_seed * (seat + 1),
-                                               env_config=ENV_CONFIG)
-            for seat in (0, 1)}
+    return play_both_seats_against_random(policy, GAME, GAMES, base_seed, ENV_CONFIG)
 
 
 def run_ours(seed: int, budget_s: float) -> dict[str, Any]:

@@ -32,7 +32,7 @@ except ImportError:  # python benchmarks/dqn_league.py: benchmarks/ is sys.path[
 
 from marl_arena.algorithms import AlgorithmConfig, PPOConfig
 from marl_arena.league.league import League
-from marl_arena_envs.openspiel import ModulePolicy, play_against_random
+from marl_arena_envs.openspiel import ModulePolicy, play_both_seats_against_random
 from marl_arena_leagues import tic_tac_toe
 
 logger = logging.getLogger("benchmarks.dqn_league")
@@ -61,8 +61,7 @@ TRAINERS = {"dqn": tic_tac_toe.trainer_config, "ppo": _ppo_trainer}
 
 def _vs_random(league: League, base_seed: int) -> dict[str, dict[str, float]]:
     policy = ModulePolicy.from_algorithm(league.trainers[MAIN], module_id=MAIN, greedy=True)
-    return {f"seat{seat}": play_against_random(policy, "tic_tac_toe", seat, GAMES, seed=base_seed * (seat + 1))
-            for seat in (0, 1)}
+    return play_both_seats_against_random(policy, "tic_tac_toe", GAMES, base_seed)
 
 
 def _passes(match: dict[str, dict[str, float]]) -> bool:

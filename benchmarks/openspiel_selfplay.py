@@ -39,7 +39,7 @@ except ImportError:  # python benchmarks/openspiel_selfplay.py: benchmarks/ is s
     import common
 
 from marl_arena.algorithms import PPOConfig
-from marl_arena_envs.openspiel import ModulePolicy, play_against_random
+from marl_arena_envs.openspiel import ModulePolicy, play_both_seats_against_random
 
 logger = logging.getLogger("benchmarks.openspiel_selfplay")
 
@@ -103,9 +103,7 @@ def run_tic_tac_toe(mode: str, seed: int) -> dict[str, Any]:
     result: dict[str, Any] = {}
 
     def match(policy: ModulePolicy, base_seed: int) -> dict[str, dict[str, float]]:
-        return {f"seat{seat}": play_against_random(policy, "tic_tac_toe", seat, games, seed=base_seed * (seat + 1),
-                                                   env_config=settings["env_config"])
-                for seat in (0, 1)}
+        return play_both_seats_against_random(policy, "tic_tac_toe", games, base_seed, settings["env_config"])
 
     try:
         while time.perf_counter() - start < budget:

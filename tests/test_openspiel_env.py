@@ -21,7 +21,8 @@ from marl_arena.core import ActorCriticModule, Columns, MultiRLModule
 from marl_arena.env import MultiAgentEpisode, make_env, register_env
 from marl_arena.runners import EnvRunner
 from marl_arena.runners.module_specs import module_spec_from_env
-from marl_arena_envs.openspiel import ModulePolicy, OpenSpielEnv, load_game, make
+from marl_arena_envs.openspiel import (ModulePolicy, OpenSpielEnv, load_game, make, play_against_random,
+                                     play_both_seats_against_random)
 
 GAMES = [
     ("kuhn_poker", 300),
@@ -417,3 +418,11 @@ def test_board_bots_rebuild_the_state_and_win_or_block():
     state.apply_action(6)  # o elsewhere; now x (4, 8, 1) can win at 7 (column 1-4-7)
     obs = torch.as_tensor([state.observation_tensor(0)], dtype=torch.float32)
     assert greedy.scripted_logits(obs).argmax().item() == 7
+
+
+def test_both_seats_against_random_play_each_seat_on_its_own_games():
+    policy = os_policy.UniformRandomPolicy(pyspiel.load_game("tic_tac_toe"))
+    both = play_both_seats_against_random(policy, "tic_tac_toe", 30, seed=7)
+    assert both == {f"seat{seat}": play_against_random(policy, "tic_tac_toe", seat, 30, seed=7 * (seat + 1))
+                    for seat in (0, 1)}
+    assert both["seat0"]["win"] > both["seat0"]["loss"]  # greedy ties pick the first legal cell: as first player that still beats random

@@ -25,3 +25,13 @@ def play_against_random(policy: os_policy.Policy, game: str, seat: int, games: i
     outcomes = np.asarray(outcomes)
     return {"win": float(np.mean(outcomes > 0)), "draw": float(np.mean(outcomes == 0)),
             "loss": float(np.mean(outcomes < 0)), "games": games}
+
+
+def play_both_seats_against_random(policy: os_policy.Policy, game: str, games: int, seed: int = 0,
+                                   env_config: dict | None = None) -> dict[str, dict[str, float]]:
+    """``play_against_random`` from each seat, keyed ``"seat0"``, ``"seat1"``: a self-play agent
+    must beat random from both; seat ``s`` plays games seeded from ``seed * (s + 1)``, so the
+    seats see different games."""
+    return {f"seat{seat}": play_against_random(policy, game, seat, games, seed=seed * (seat + 1),
+                                               env_config=env_config)
+            for seat in (0, 1)}
