@@ -120,27 +120,38 @@ def _replay(env: Any, match: MatchRecord, seats: tuple, pipelines: dict[Any, Obs
     """Play ``match``'s moves in ``env``; every seat's rows. Raises if a move does not fit the game."""
     record = {agent: _Seat() for agent in seats}
     obs, _ = env.reset(seed=seed)
+    seen = _processed(obs, pipelines)  # each observation through its pipeline once
     for number, (seat, action) in enumerate(match.moves):
         agent = seats[seat]
-        if agent not in obs:
+        if agent not in seen:
             raise ValueError(f"Move {number} of a stored {match.env} game is by seat {seat} ({agent!r}), but the "
-                             f"env asks {sorted(map(str, obs))} to move: the moves do not fit the env.")
-        row, mask = pipelines[agent].process([obs[agent]])
+                             f"env asks {sorted(map(str, seen))} to move: the moves do not fit the env.")
+        row, mask = seen[agent]
         player = record[agent]
-        player.obs.append(row[0])
+        player.obs.append(row)
         if mask is not None:
-            player.masks.append(mask[0])
+            player.masks.append(mask)
         player.actions.append(int(action))
         player.rewards.append(0.0)
         obs, rewards, terminateds, truncateds, _ = env.step({agent: int(action)})
         for rewarded, reward in rewards.items():
             if record[rewarded].rewards:
                 record[rewarded].rewards[-1] += float(reward)
-        for seen, observation in obs.items():
-            record[seen].last_obs = pipelines[seen].process([observation])[0][0]
+        seen = _processed(obs, pipelines)
+        for agent_seen, (row, _) in seen.items():
+            record[agent_seen].last_obs = row
         if terminateds.get("__all__") or truncateds.get("__all__"):
             break
     return record
+
+
+def _processed(obs: dict, pipelines: dict[Any, ObservationPipeline]) -> dict[Any, tuple[np.ndarray, np.ndarray | None]]:
+    """Each agent's observation as its module reads it, and its action mask (None without one)."""
+    out = {}
+    for agent, observation in obs.items():
+        rows, masks = pipelines[agent].process([observation])
+        out[agent] = (rows[0], None if masks is None else masks[0])
+    return out
 
 
 def _same_observations(first: dict[Any, _Seat], second: dict[Any, _Seat]) -> bool:
