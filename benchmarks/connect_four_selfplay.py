@@ -32,9 +32,10 @@ import time
 from typing import Any, Sequence
 
 try:  # python -m benchmarks.connect_four_selfplay, from the repository root
-    from benchmarks import common
+    from benchmarks import common, rllib_peer
 except ImportError:  # python benchmarks/connect_four_selfplay.py: benchmarks/ is sys.path[0]
     import common
+    import rllib_peer
 
 from marl_arena.algorithms import APPOConfig
 from marl_arena.core.scripted import RandomModule
@@ -165,11 +166,11 @@ def run_rllib(seconds: float, seed: int) -> dict[str, Any]:
     )
     algo = config.build_algo()
     try:
-        start_steps = _lifetime_steps(algo.train())  # the first iteration builds and warms up: not timed
+        start_steps = rllib_peer._lifetime_env_steps(algo.train())  # the first iteration builds and warms up: not timed
         start = time.perf_counter()
         iterations, steps = 0, start_steps
         while time.perf_counter() - start < seconds:
-            steps = _lifetime_steps(algo.train())
+            steps = rllib_peer._lifetime_env_steps(algo.train())
             iterations += 1
         elapsed = time.perf_counter() - start
     finally:
@@ -178,13 +179,6 @@ def run_rllib(seconds: float, seed: int) -> dict[str, Any]:
             "env_steps_per_s": (steps - start_steps) / elapsed,
             "settings": "PPO, 2 runners x 1 env, train_batch_size_per_learner 4000, minibatch 256, 5 epochs, "
                         "MLP 256x256, main vs random, seats alternating (RLlib's self_play_with_open_spiel)"}
-
-
-def _lifetime_steps(result: dict[str, Any]) -> int:
-    value = result.get("num_env_steps_sampled_lifetime")
-    if value is None:
-        value = result["env_runners"]["num_env_steps_sampled_lifetime"]
-    return int(value)
 
 
 def main(argv: list[str] | None = None) -> None:
