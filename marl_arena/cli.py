@@ -17,8 +17,7 @@ from typing import Any, Sequence
 
 from tqdm import tqdm
 
-from marl_arena.algorithms.algorithm import Algorithm
-from marl_arena.algorithms.registry import ALGORITHM_CONFIGS, config_for
+from marl_arena.algorithms.registry import ALGORITHM_NAMES, config_for
 
 logger = logging.getLogger("marl_arena.cli")
 
@@ -104,6 +103,8 @@ def train(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
+    from marl_arena.algorithms.algorithm import Algorithm
+
     algo = Algorithm.from_checkpoint(args.checkpoint)
     try:
         algo.config.evaluation_duration = args.episodes
@@ -235,7 +236,7 @@ def make_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     train_parser = commands.add_parser("train", help="train an algorithm on an env")
-    train_parser.add_argument("--algo", default="ppo", choices=sorted(ALGORITHM_CONFIGS))
+    train_parser.add_argument("--algo", default="ppo", choices=ALGORITHM_NAMES)
     train_parser.add_argument("--env", required=True, help="env id: registered, plugin (scheme:name) or gymnasium")
     train_parser.add_argument("--env-config", nargs="*", default=[], metavar="KEY=VALUE")
     train_parser.add_argument("--stop-reward", type=float, help="stop when the mean training return reaches this")

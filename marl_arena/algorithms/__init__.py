@@ -1,17 +1,23 @@
-"""Algorithm configs and algorithms."""
+"""Algorithm configs and algorithms.
 
-from marl_arena.algorithms.algorithm import Algorithm
-from marl_arena.algorithms.algorithm_config import AlgorithmConfig
-from marl_arena.algorithms.appo import APPO, APPOConfig
-from marl_arena.algorithms.bc import BC, BCConfig
-from marl_arena.algorithms.checkpoints import CheckpointError
-from marl_arena.algorithms.cql import CQL, CQLConfig
-from marl_arena.algorithms.dqn import DQN, DQNConfig
-from marl_arena.algorithms.impala import IMPALA, IMPALAConfig
-from marl_arena.algorithms.marwil import MARWIL, MARWILConfig
-from marl_arena.algorithms.ppo import PPO, PPOConfig
-from marl_arena.algorithms.sac import SAC, SACConfig
+The names below are imported on first use (PEP 562), so that importing one light module of
+this package (the registry, for the CLI's ``--algo`` choices) does not import torch, Ray
+and every algorithm.
+"""
 
-__all__ = ["APPO", "APPOConfig", "Algorithm", "AlgorithmConfig", "BC", "BCConfig", "CheckpointError", "CQL",
-           "CQLConfig", "DQN", "DQNConfig", "IMPALA", "IMPALAConfig", "MARWIL", "MARWILConfig", "PPO", "PPOConfig",
-           "SAC", "SACConfig"]
+import importlib
+
+_EXPORTS = {
+    "Algorithm": "algorithm", "AlgorithmConfig": "algorithm_config", "CheckpointError": "checkpoints",
+    "APPO": "appo", "APPOConfig": "appo", "BC": "bc", "BCConfig": "bc", "CQL": "cql", "CQLConfig": "cql",
+    "DQN": "dqn", "DQNConfig": "dqn", "IMPALA": "impala", "IMPALAConfig": "impala",
+    "MARWIL": "marwil", "MARWILConfig": "marwil", "PPO": "ppo", "PPOConfig": "ppo", "SAC": "sac", "SACConfig": "sac",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

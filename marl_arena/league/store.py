@@ -33,8 +33,6 @@ import tempfile
 import time
 from typing import Any, Iterator
 
-import torch
-
 from marl_arena.league.players import PlayerInfo
 
 SCHEMA_VERSION = 3
@@ -125,6 +123,8 @@ class MatchRecord:
 
 
 def weights_to_bytes(weights: dict[str, Any]) -> bytes:
+    import torch  # only writing and loading weights need torch; reading the record does not
+
     buffer = io.BytesIO()
     torch.save(weights, buffer)
     return buffer.getvalue()
@@ -313,6 +313,8 @@ class LeagueStore:
             self.verify_snapshot(row["snapshot"])
 
     def load_snapshot(self, digest: str) -> dict[str, Any]:
+        import torch
+
         return torch.load(io.BytesIO(self.verify_snapshot(digest)), map_location="cpu", weights_only=True)
 
     # ------------------------------------------------------------------ matches, ratings, metrics
