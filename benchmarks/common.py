@@ -337,6 +337,7 @@ def train_to_target(
             last_train = float(train_score(result))
             for name, value in result.get("timers", {}).items():
                 timers.setdefault(name, []).append(value)
+            timers.setdefault("time_this_iter_s", []).append(result["time_this_iter_s"])
             logger.debug("%s iter %d: env_steps=%d train=%.1f iter=%.3fs timers=%s", label, iterations,
                          env_steps, last_train, result["time_this_iter_s"], result.get("timers"))
             if not last_train >= eval_trigger:  # False for NaN (no finished episode) too.

@@ -189,3 +189,94 @@ def test_evaluation_time_is_timed_and_counted_in_the_iteration():
     timers = result["timers"]
     assert timers["evaluation"] > 0
     assert result["time_this_iter_s"] >= timers["evaluation"] + timers["learner_update_timer"]
+
+
+def test_bootstrap_values_match_a_forward_over_every_next_observation():
+    """GAE's next values come mostly from the shifted value column; they must equal V(next_obs)."""
+    from marl_arena.algorithms.ppo.ppo_learner import bootstrap_values
+    from marl_arena.core.actor_critic import ActorCriticModule
+
+    torch.manual_seed(0)
+    module = ActorCriticModule(gym.spaces.Box(-1, 1, (3,), np.float32), gym.spaces.Discrete(2))
+    rng = np.random.default_rng(0)
+    obs, next_obs, terminated = [], [], []
+    for length, ends_terminal in [(5, True), (4, False), (1, True), (6, False)]:  # segments back to back
+        states = torch.as_tensor(rng.normal(size=(length + 1, 3)), dtype=torch.float32)
+        obs.append(states[:-1])
+        next_obs.append(states[1:])
+        terminated.append(torch.arange(length) == length - 1 if ends_terminal else torch.zeros(length, dtype=torch.bool))
+    obs, next_obs, terminated = torch.cat(obs), torch.cat(next_obs), torch.cat(terminated)
+    with torch.no_grad():
+        values = module.compute_values(obs)
+        got = bootstrap_values(module, values, obs, next_obs, terminated)
+        expected = torch.where(terminated, torch.zeros(()), module.compute_values(next_obs))
+    torch.testing.assert_close(got, expected)
+
+
+def test_runner_draws_categorical_actions_with_their_probabilities_and_never_a_masked_one():
+    from marl_arena.core.distributions import Categorical
+    from marl_arena.runners.env_runner import sample_categorical
+
+    masked = np.finfo(np.float32).min
+    logits = np.array([[0.3, -1.0, 2.0], [0.0, masked, 1.0]], np.float32)
+    rng = np.random.default_rng(0)
+    draws = np.stack([sample_categorical(logits, rng, explore=True)[0] for _ in range(20_000)])
+    expected = torch.softmax(torch.as_tensor(logits), -1).numpy()
+    for row in range(2):
+        np.testing.assert_allclose(np.bincount(draws[:, row], minlength=3) / len(draws), expected[row], atol=0.015)
+    assert not (draws[:, 1] == 1).any()
+    actions, logp = sample_categorical(logits, rng, explore=True)
+    torch.testing.assert_close(torch.as_tensor(logp),
+                               Categorical(torch.as_tensor(logits)).logp(torch.as_tensor(actions)))
+    greedy, _ = sample_categorical(logits, rng, explore=False)
+    assert greedy.tolist() == [2, 2]
+    with pytest.raises(ValueError, match="not finite"):
+        sample_categorical(np.array([[np.nan, 0.0]], np.float32), rng, explore=True)
+
+
+def test_an_iteration_reports_the_learner_phases():
+    algo = tiny_ppo().build_algo()
+    result = algo.train()
+    algo.stop()
+    timers = result["timers"]
+    assert 0 < timers["learner_prepare_batch"] and 0 < timers["learner_minibatch_updates"]
+    assert timers["learner_prepare_batch"] + timers["learner_minibatch_updates"] <= timers["learner_update_timer"]
+
+
+def test_overlapped_sampling_learns_from_batches_one_update_behind(ray_session):
+    """Opt-in overlap: the runner samples the next batch during the update, with the weights before it."""
+    config = tiny_ppo(batch=512).env_runners(num_env_runners=1).training(overlap_sampling=True)
+    algo = config.build_algo()
+    try:
+        results = [algo.train() for _ in range(3)]
+    finally:
+        algo.stop()
+    lags = [r["learners"]["default_policy"]["policy_lag"] for r in results]
+    assert lags == [0.0, 1.0, 1.0]  # the first batch waits; later ones were sampled during an update
+    assert all(r["env_runners"]["num_env_steps_sampled"] >= 512 for r in results)
+    assert all(r["learners"]["default_policy"]["num_minibatch_updates"] > 0 for r in results)
+
+
+def test_sequential_sampling_has_no_policy_lag():
+    algo = tiny_ppo().build_algo()
+    lags = [algo.train()["learners"]["default_policy"]["policy_lag"] for _ in range(2)]
+    algo.stop()
+    assert lags == [0.0, 0.0]
+
+
+def test_default_optimizer_is_the_fused_adam_and_steps_like_the_plain_one():
+    from marl_arena.learners.learner import adam
+
+    torch.manual_seed(0)
+    fused_net, plain_net = torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)
+    plain_net.load_state_dict(fused_net.state_dict())
+    fused, plain = adam(fused_net.parameters(), lr=1e-2), torch.optim.Adam(plain_net.parameters(), lr=1e-2)
+    assert fused.defaults["fused"]
+    x = torch.randn(8, 4)
+    for _ in range(5):
+        for net, optimizer in ((fused_net, fused), (plain_net, plain)):
+            optimizer.zero_grad()
+            net(x).pow(2).sum().backward()
+            optimizer.step()
+    for a, b in zip(fused_net.parameters(), plain_net.parameters()):
+        torch.testing.assert_close(a, b)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections import defaultdict
+import time
 from typing import Any, Callable
 
 import numpy as np
@@ -53,6 +53,9 @@ class Learner(abc.ABC):
             mid: self.configure_optimizers_for_module(mid, self.module[mid]) for mid in self.module_ids_to_train
         }
         self._rng = np.random.default_rng(config.seed)
+        # Per module: (its optimizers dict, their trainable parameters by name), rebuilt when
+        # the optimizers are replaced (reset_module).
+        self._params: dict[str, tuple[dict, dict[str, list[torch.Tensor]]]] = {}
         # Called on each module after backward(), before clipping; data-parallel learners
         # set it to an all-reduce that averages gradients across processes.
         self.gradient_reducer: Callable[[RLModule], None] | None = None
@@ -71,7 +74,7 @@ class Learner(abc.ABC):
 
     def configure_optimizers_for_module(self, module_id: str, module: RLModule) -> dict[str, torch.optim.Optimizer]:
         """The module's optimizers by name, over disjoint parameters: one Adam at ``config.lr`` here."""
-        return {DEFAULT_OPTIMIZER: torch.optim.Adam(module.parameters(), lr=self.config.lr)}
+        return {DEFAULT_OPTIMIZER: adam(module.parameters(), lr=self.config.lr)}
 
     def prepare_batch(self, module_id: str, batch: TensorBatch) -> TensorBatch:
         """Once per module batch, before the epochs (advantages, targets ...); identity here."""
@@ -88,15 +91,23 @@ class Learner(abc.ABC):
     # ------------------------------------------------------------------ updates
     def update(self, batches: dict[str, dict[str, np.ndarray]], num_epochs: int = 1,
                minibatch_size: int | None = None) -> dict[str, dict[str, float]]:
-        """One update per trainable module; returns metrics by module id."""
+        """One update per trainable module; returns metrics by module id.
+
+        Each module's metrics include the seconds its ``prepare_batch`` took
+        (``prepare_batch_s``) and its epoch/minibatch loop (``minibatch_updates_s``).
+        """
         metrics = {}
         for module_id in self.module_ids_to_train:
             batch = batches.get(module_id)
             if batch is None:
                 continue
+            start = time.perf_counter()
             tensors = {key: torch.as_tensor(value, device=self.device) for key, value in batch.items()}
             tensors = self.prepare_batch(module_id, tensors)
+            prepared = time.perf_counter()
             module_metrics = self._update_module(module_id, tensors, num_epochs, minibatch_size)
+            module_metrics["prepare_batch_s"] = prepared - start
+            module_metrics["minibatch_updates_s"] = time.perf_counter() - prepared
             module_metrics.update(self.after_update(module_id, module_metrics))
             metrics[module_id] = module_metrics
         return metrics
@@ -106,20 +117,22 @@ class Learner(abc.ABC):
         module = self.module[module_id]
         size = len(next(iter(batch.values())))
         step = min(minibatch_size or size, size)
-        sums: dict[str, float] = defaultdict(float)
+        # Diagnostics stay tensors until the end: one device sync per update, not one per value.
+        collected: dict[str, list[torch.Tensor]] = {}
         count = 0
         for _ in range(num_epochs):
             order = torch.as_tensor(self._rng.permutation(size), device=self.device)
+            # One gather per column and epoch; each minibatch is then a slice (a view) of it.
+            shuffled = {key: value.index_select(0, order) for key, value in batch.items()}
             for start in range(0, size - step + 1, step):
-                index = order[start:start + step]
-                minibatch = {key: value[index] for key, value in batch.items()}
+                minibatch = {key: value[start:start + step] for key, value in shuffled.items()}
                 losses, stats = self.compute_loss_for_module(module_id, module, minibatch,
                                                              module.forward_train(minibatch))
                 stats.update(self._step_optimizers(module_id, module, losses))
                 for key, value in stats.items():
-                    sums[key] += float(value)
+                    collected.setdefault(key, []).append(torch.as_tensor(value, dtype=torch.float64))
                 count += 1
-        metrics = {key: total / max(count, 1) for key, total in sums.items()}
+        metrics = {key: float(torch.stack(values).mean()) for key, values in collected.items()}
         metrics["num_module_steps_trained"] = float(size)
         metrics["num_minibatch_updates"] = float(count)
         return metrics
@@ -139,8 +152,12 @@ class Learner(abc.ABC):
         if set(losses) != set(optimizers):
             raise ValueError(f"compute_loss_for_module returned losses {sorted(losses)} for module {module_id!r}, "
                              f"whose optimizers are {sorted(optimizers)}.")
-        params = {name: [p for group in opt.param_groups for p in group["params"] if p.requires_grad]
-                  for name, opt in optimizers.items()}
+        params = self._params.get(module_id)
+        if params is None or params[0] is not optimizers:
+            params = self._params[module_id] = (optimizers, {
+                name: [p for group in opt.param_groups for p in group["params"] if p.requires_grad]
+                for name, opt in optimizers.items()})
+        params = params[1]
         names = list(losses)
         for k, name in enumerate(names):
             grads = torch.autograd.grad(losses[name], params[name], retain_graph=k < len(names) - 1,
@@ -149,8 +166,11 @@ class Learner(abc.ABC):
                 param.grad = grad
         if self.gradient_reducer is not None:
             self.gradient_reducer(module)
-        max_norm = self.config.grad_clip if self.config.grad_clip is not None else float("inf")
-        norms = {name: torch.nn.utils.clip_grad_norm_(params[name], max_norm) for name in names}
+        if self.config.grad_clip is None:  # the norm is a diagnostic only: nothing to rescale
+            norms = {name: torch.nn.utils.get_total_norm([p.grad for p in params[name] if p.grad is not None])
+                     for name in names}
+        else:
+            norms = {name: torch.nn.utils.clip_grad_norm_(params[name], self.config.grad_clip) for name in names}
         for optimizer in optimizers.values():
             optimizer.step()
         if len(norms) == 1:
@@ -213,3 +233,14 @@ class Learner(abc.ABC):
         if state.get("cuda_rng") is not None and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         self.set_extra_state(state["extra"])
+
+
+def adam(params, lr: float) -> torch.optim.Adam:
+    """Adam with the fused kernel where the parameters' device has one (CPU and CUDA).
+
+    The fused step does the whole update in one kernel; the default loops over the
+    parameters in Python, which for a small network costs several times the arithmetic.
+    """
+    params = list(params)
+    fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    return torch.optim.Adam(params, lr=lr, fused=fused or None)

@@ -117,7 +117,8 @@ class EnvRunnerGroup:
             return [getattr(self.local_runner, method)(*args)]
         import ray
 
-        return ray.get([getattr(actor, method).remote(*args) for actor in self._actors])
+        # Pending weights first, so a runner answers as if every sync had blocked.
+        return ray.get([getattr(self._load_weights(i), method).remote(*args) for i in range(len(self._actors))])
 
     def add_module(self, module_id: str, spec: RLModuleSpec, weights: Any) -> None:
         """Add a frozen module to every runner, and to every runner started later.
@@ -141,7 +142,7 @@ class EnvRunnerGroup:
         """Send module weights to every runner (one object-store put for all actors).
 
         ``blocking=False`` returns at once: each actor loads the weights before its next
-        ``sample_async`` fragment (a busy actor could not load them earlier).
+        ``sample`` call or ``sample_async`` fragment (a busy actor could not load them earlier).
         """
         if self.local_runner is not None:
             self._version = version
@@ -170,7 +171,7 @@ class EnvRunnerGroup:
             "num_episodes": None if num_episodes is None else math.ceil(num_episodes / n),
             "explore": explore,
         }
-        pending = {actor.sample.remote(**share): index for index, actor in enumerate(self._actors)}
+        pending = {self._load_weights(index).sample.remote(**share): index for index in range(n)}
         results: list[SampleResult] = []
         waited = 0.0
         timeout = self.config.sample_timeout_s
@@ -187,6 +188,20 @@ class EnvRunnerGroup:
                 self._restart(index, error)
                 pending[self._actors[index].sample.remote(**share)] = index
         return results
+
+    def _load_weights(self, index: int):
+        """Actor ``index``, sent the latest weights first if it lacks them (a non-blocking sync).
+
+        An actor runs its calls in the order they were made, so the sample that follows
+        uses these weights without the driver waiting for them to load.
+        """
+        actor = self._actors[index]
+        with self._weights_lock:
+            weights, version = self._weights, self._version
+        if weights is not None and self._actor_versions[index] != version:
+            actor.set_weights.remote(weights, version)
+            self._actor_versions[index] = version
+        return actor
 
     def sample_async(self, num_timesteps: int, timeout_s: float | None = 0.0) -> list[SampleResult]:
         """The fragments that have finished since the last call; every runner always has one in flight.
@@ -254,13 +269,7 @@ class EnvRunnerGroup:
 
     def _submit_sample(self, index: int, num_timesteps: int) -> None:
         """Start a fragment on actor ``index``, loading the latest weights first if it lacks them."""
-        actor = self._actors[index]
-        with self._weights_lock:
-            weights, version = self._weights, self._version
-        if weights is not None and self._actor_versions[index] != version:
-            actor.set_weights.remote(weights, version)
-            self._actor_versions[index] = version
-        ref = actor.sample.remote(num_timesteps=num_timesteps)
+        ref = self._load_weights(index).sample.remote(num_timesteps=num_timesteps)
         self._in_flight[ref] = index
         self._in_flight_since[ref] = None if index in self._starting else time.perf_counter()
 

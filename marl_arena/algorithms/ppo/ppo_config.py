@@ -21,9 +21,10 @@ class PPOConfig(AlgorithmConfig):
         self.clip_param = 0.2
         """Probability-ratio clip range of the surrogate objective."""
         self.vf_clip_param = 10.0
-        """How far a value prediction may move from its pre-update value (PPO2-style value
-        clipping). RLlib uses this name to clip the squared value error instead; with large
-        returns (Pendulum) raise it (1000) or the value function learns slowly."""
+        """Cap on each row's squared value error in the value loss (RLlib's meaning): rows
+        beyond it give the value function no gradient, so a few outlying returns cannot
+        dominate a shared trunk. With returns of large magnitude (Pendulum) raise it, or the
+        value function learns only from the rows it already predicts well."""
         self.vf_loss_coeff = 1.0
         self.entropy_coeff = 0.0
         self.use_kl_loss = True
@@ -31,16 +32,23 @@ class PPOConfig(AlgorithmConfig):
         self.kl_coeff = 0.2
         """Initial KL penalty coefficient (adapted towards ``kl_target``)."""
         self.kl_target = 0.01
+        self.overlap_sampling = False
+        """Remote runners sample the next batch while the learner updates on this one.
+
+        Faster iterations for one iteration of policy lag: each batch was sampled with the
+        weights from before the previous update, so the probability ratios start away from 1
+        and clip sooner. Without remote runners it changes nothing."""
 
     def training(self, *, lambda_: float = NotProvided, clip_param: float = NotProvided,
                  vf_clip_param: float = NotProvided, vf_loss_coeff: float = NotProvided,
                  entropy_coeff: float = NotProvided, use_kl_loss: bool = NotProvided,
-                 kl_coeff: float = NotProvided, kl_target: float = NotProvided, **common) -> "PPOConfig":
+                 kl_coeff: float = NotProvided, kl_target: float = NotProvided,
+                 overlap_sampling: bool = NotProvided, **common) -> "PPOConfig":
         """PPO's fields; the common ones (lr, gamma, batch sizes, ...) as in AlgorithmConfig."""
         super().training(**common)
         return self._set(lambda_=lambda_, clip_param=clip_param, vf_clip_param=vf_clip_param,
                          vf_loss_coeff=vf_loss_coeff, entropy_coeff=entropy_coeff, use_kl_loss=use_kl_loss,
-                         kl_coeff=kl_coeff, kl_target=kl_target)
+                         kl_coeff=kl_coeff, kl_target=kl_target, overlap_sampling=overlap_sampling)
 
     def validate(self) -> None:
         super().validate()
@@ -51,6 +59,8 @@ class PPOConfig(AlgorithmConfig):
         _check_number(self, "entropy_coeff", low=0.0)
         _check_number(self, "kl_coeff", low=0.0)
         _check_number(self, "kl_target", low=0.0, low_inclusive=False)
+        if not isinstance(self.overlap_sampling, bool):
+            raise ValueError(f"overlap_sampling={self.overlap_sampling!r} must be True or False.")
         if self.minibatch_size is not None and self.minibatch_size > self.total_train_batch_size:
             raise ValueError(
                 f"minibatch_size={self.minibatch_size} is larger than the train batch "

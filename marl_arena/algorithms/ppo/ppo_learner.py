@@ -1,5 +1,6 @@
-"""PPO's learner: GAE once per batch, then the clipped surrogate, clipped value loss,
-entropy bonus and adaptive KL penalty per minibatch.
+"""PPO's learner: GAE once per batch, then the clipped surrogate, the value loss, the
+entropy bonus and the adaptive KL penalty per minibatch, with RLlib's semantics: the
+value loss is the squared error capped at ``vf_clip_param`` per row.
 
 The advantages' standardisation and the KL adaptation use statistics of the whole batch,
 summed over data-parallel learners (``sum_over_learners``): N learners on N shards then
@@ -26,25 +27,51 @@ def adapted_kl_coeff(coeff: float, kl: float, kl_target: float) -> float:
     return coeff
 
 
+def bootstrap_values(module: RLModule, values: torch.Tensor, obs: torch.Tensor, next_obs: torch.Tensor,
+                     terminateds: torch.Tensor) -> torch.Tensor:
+    """V(next_obs) per row, with a value forward only where it is not already in ``values``.
+
+    Inside a trajectory segment a row's next observation is the following row's
+    observation, whose value ``values`` holds; only the last row of a segment (found by
+    comparing the two columns, so no segment layout is assumed) needs a forward of its
+    own, and a terminal row needs none (its next value is never used: 0 here).
+    """
+    next_values = torch.zeros_like(values)
+    if len(values) == 0:
+        return next_values
+    next_values[:-1] = values[1:]
+    follows = torch.zeros(len(values), dtype=torch.bool, device=values.device)
+    follows[:-1] = (next_obs[:-1] == obs[1:]).reshape(len(values) - 1, -1).all(dim=1)
+    terminal = terminateds.bool()
+    next_values[terminal] = 0.0
+    own = (~follows & ~terminal).nonzero().squeeze(-1)
+    if len(own):
+        next_values[own] = module.compute_values(next_obs[own])
+    return next_values
+
+
 class PPOLearner(Learner):
     def __init__(self, config, module_spec, device: str = "cpu"):
         super().__init__(config, module_spec, device)
         self.kl_coeffs = {mid: float(config.kl_coeff) for mid in self.module_ids_to_train}
 
     def prepare_batch(self, module_id: str, batch: TensorBatch) -> TensorBatch:
+        """GAE over the batch; the columns only GAE needs leave the batch, so the epochs do not shuffle them."""
         module = self.module[module_id]
+        terminateds = batch.pop(Columns.TERMINATEDS)
+        truncateds = batch.pop(Columns.TRUNCATEDS)
         with torch.no_grad():
             values = module.compute_values(batch[Columns.OBS])
-            next_values = module.compute_values(batch[Columns.NEXT_OBS])
+            next_values = bootstrap_values(module, values, batch[Columns.OBS], batch.pop(Columns.NEXT_OBS),
+                                           terminateds)
         advantages, targets = compute_gae(
-            batch[Columns.REWARDS].cpu().numpy(), values.cpu().numpy(), next_values.cpu().numpy(),
-            batch[Columns.TERMINATEDS].cpu().numpy(), batch[Columns.TRUNCATEDS].cpu().numpy(),
-            self.config.gamma, self.config.lambda_,
+            batch.pop(Columns.REWARDS).cpu().numpy(), values.cpu().numpy(), next_values.cpu().numpy(),
+            terminateds.cpu().numpy(), truncateds.cpu().numpy(), self.config.gamma, self.config.lambda_,
         )
+        batch.pop(Columns.NEXT_ACTION_MASK, None)
         self._explained_variance = explained_variance(targets, values.cpu().numpy())
         batch[Columns.ADVANTAGES] = self._standardize(torch.as_tensor(advantages, device=self.device))
         batch[Columns.VALUE_TARGETS] = torch.as_tensor(targets, device=self.device)
-        batch[Columns.VF_PREDS] = values
         return batch
 
     def _standardize(self, advantages: torch.Tensor) -> torch.Tensor:
@@ -68,11 +95,10 @@ class PPOLearner(Learner):
                               advantages * ratio.clamp(1.0 - config.clip_param, 1.0 + config.clip_param))
         policy_loss = -surrogate.mean()
 
-        values = fwd_out[Columns.VF_PREDS]
-        old_values = batch[Columns.VF_PREDS]
-        targets = batch[Columns.VALUE_TARGETS]
-        clipped_values = old_values + (values - old_values).clamp(-config.vf_clip_param, config.vf_clip_param)
-        vf_loss = 0.5 * torch.max((values - targets) ** 2, (clipped_values - targets) ** 2).mean()
+        # RLlib's value loss: each row's squared error, capped at vf_clip_param (a row beyond
+        # the cap gives the value function no gradient), with no factor 1/2.
+        squared_error = (fwd_out[Columns.VF_PREDS] - batch[Columns.VALUE_TARGETS]) ** 2
+        vf_loss = squared_error.clamp(max=config.vf_clip_param).mean()
 
         entropy = dist.entropy().mean()
         kl = old_dist.kl(dist).mean()
@@ -83,6 +109,7 @@ class PPOLearner(Learner):
             clip_fraction = ((ratio - 1.0).abs() > config.clip_param).float().mean()
         return total, {
             "total_loss": total.detach(), "policy_loss": policy_loss.detach(), "vf_loss": vf_loss.detach(),
+            "vf_loss_unclipped": squared_error.detach().mean(),
             "entropy": entropy.detach(), "mean_kl_loss": kl.detach(), "clip_fraction": clip_fraction,
         }
 
