@@ -81,23 +81,23 @@ def board_game(env: str, env_config: Mapping[str, Any] | None = None) -> BoardGa
 
 
 def _pettingzoo_tic_tac_toe(state: pyspiel.State, player: int) -> np.ndarray:
-    """PettingZoo's (3, 3, 2) planes, flattened: the player's marks, then the opponent's.
+    """PettingZoo's (3, 3, 2) planes: the player's marks, then the opponent's.
 
     OpenSpiel's planes are (empty, o, x) and player 0 plays x.
     """
     planes = np.asarray(state.observation_tensor(0), dtype=np.float32).reshape(3, 3, 3)
     mine, theirs = (planes[2], planes[1]) if player == 0 else (planes[1], planes[2])
-    return np.stack([mine, theirs], axis=-1).ravel()
+    return np.stack([mine, theirs], axis=-1)
 
 
 def _pettingzoo_connect_four(state: pyspiel.State, player: int) -> np.ndarray:
-    """PettingZoo's (6, 7, 2) planes, flattened: the player's pieces, then the opponent's.
+    """PettingZoo's (6, 7, 2) planes: the player's pieces, then the opponent's.
 
     OpenSpiel's planes are (player 0, player 1, empty) with the bottom row first; PettingZoo's
     top row comes first.
     """
     planes = np.asarray(state.observation_tensor(0), dtype=np.float32).reshape(3, 6, 7)
-    return np.stack([planes[player][::-1], planes[1 - player][::-1]], axis=-1).ravel()
+    return np.stack([planes[player][::-1], planes[1 - player][::-1]], axis=-1)
 
 
 def render(state: pyspiel.State) -> str:

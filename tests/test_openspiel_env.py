@@ -103,11 +103,14 @@ def test_observations_match_the_game_tensors():
     assert env.observation_spaces[player].contains(obs[player])
     ttt = OpenSpielEnv("tic_tac_toe", seat_one_hot=True)  # no information state tensor: observation tensor
     obs, _ = ttt.reset(seed=0)
-    assert obs[0]["observation"].shape == (27 + 2,)
-    assert list(obs[0]["observation"][-2:]) == [1.0, 0.0]
+    assert obs[0]["observation"].shape == (3, 3, 3 + 2)  # board planes, HxWxC, and two seat planes
+    assert np.all(obs[0]["observation"][..., -2:] == [1.0, 0.0])
     assert np.array_equal(obs[0]["action_mask"], np.ones(9, np.float32))
     obs, *_ = ttt.step({0: 4})
-    assert list(obs[1]["observation"][-2:]) == [0.0, 1.0]
+    assert np.all(obs[1]["observation"][..., -2:] == [0.0, 1.0])
+    planes = np.asarray(ttt.state.observation_tensor(1), np.float32).reshape(3, 3, 3)  # OpenSpiel's CxHxW
+    assert np.array_equal(np.moveaxis(obs[1]["observation"][..., :3], -1, 0), planes)
+    assert ttt.observation_spaces[1].contains(obs[1])
     assert obs[1]["action_mask"][4] == 0.0 and obs[1]["action_mask"].sum() == 8
 
 
@@ -407,16 +410,16 @@ def test_board_bots_rebuild_the_state_and_win_or_block():
     state = game.new_initial_state()
     for move in (4, 0, 8, 2):  # x: 4, 8; o: 0, 2 -> x to move, no win of its own, must block o at 1
         state.apply_action(move)
-    rebuilt = board_state(np.asarray(state.observation_tensor(0)))
+    env = OpenSpielEnv("tic_tac_toe")
+    rebuilt = board_state(env.encoder.vector(state, 0))
     assert rebuilt.observation_tensor(0) == state.observation_tensor(0)
     assert rebuilt.current_player() == state.current_player()
-    env = OpenSpielEnv("tic_tac_toe")
     greedy = TicTacToeGreedy(env.encoder.space()["observation"], env.action_spaces[0])
-    obs = torch.as_tensor([state.observation_tensor(0)], dtype=torch.float32)
+    obs = torch.as_tensor(env.encoder.vector(state, 0)[None])
     assert greedy.scripted_logits(obs).argmax().item() == 1  # blocks o's top row
     state.apply_action(1)
     state.apply_action(6)  # o elsewhere; now x (4, 8, 1) can win at 7 (column 1-4-7)
-    obs = torch.as_tensor([state.observation_tensor(0)], dtype=torch.float32)
+    obs = torch.as_tensor(env.encoder.vector(state, 0)[None])
     assert greedy.scripted_logits(obs).argmax().item() == 7
 
 

@@ -1,6 +1,6 @@
 """Scripted tic-tac-toe players that read the board from the observation (a ladder of known strength).
 
-OpenSpiel's tic_tac_toe observation tensor is the whole board (planes: empty, o, x), so a
+OpenSpiel's tic_tac_toe observation is the whole board (3x3 with planes empty, o, x), so a
 module can rebuild the game state from it and play like a bot: ``TicTacToeGreedy`` wins
 when it can and blocks when it must (one ply), ``TicTacToeMCTS`` runs OpenSpiel's MCTS. In a
 league they rate as random < greedy < MCTS, which is how ratings are checked on a real game.
@@ -27,7 +27,7 @@ _LINES = [np.array(line) for line in ((0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6)
 
 def board_state(observation: np.ndarray) -> pyspiel.State:
     """The tic_tac_toe state whose board is ``observation`` (x moves first, so moves alternate)."""
-    planes = np.asarray(observation[: 3 * _CELLS]).reshape(3, _CELLS)
+    planes = np.moveaxis(np.asarray(observation).reshape(3, 3, -1), -1, 0).reshape(-1, _CELLS)
     xs, os_ = np.flatnonzero(planes[_X_PLANE]), np.flatnonzero(planes[_O_PLANE])
     state = _GAME.new_initial_state()
     for turn in range(len(xs) + len(os_)):
@@ -39,9 +39,9 @@ class _BoardBot(ScriptedModule):
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, model_config=None,
                  inference_only: bool = True):
         super().__init__(observation_space, action_space, model_config, inference_only)
-        if observation_space.shape != (3 * _CELLS,) or action_space.n != _CELLS:
+        if observation_space.shape != (3, 3, 3) or action_space.n != _CELLS:
             raise ValueError(f"{type(self).__name__} plays open_spiel:tic_tac_toe without seat_one_hot "
-                             f"(27 observations, 9 actions); got {observation_space} and {action_space}.")
+                             f"(3x3x3 observations, 9 actions); got {observation_space} and {action_space}.")
 
     def scripted_logits(self, obs: torch.Tensor) -> torch.Tensor:
         logits = torch.zeros(len(obs), _CELLS)

@@ -48,7 +48,8 @@ class OpenSpielEnv(MultiAgentEnv):
     Args:
         game: a name with parameters (``"goofspiel(num_cards=4)"``) or a ``pyspiel.Game``.
         opponents: ``{player_id: opponent}``; see ``opponents.py`` for what an opponent can be.
-        seat_one_hot: append a one-hot of the player id to the observation vector.
+        seat_one_hot: add a one-hot of the player id to the observation (constant planes for
+            board games, whose observations are HxWxC planes; see ``observations.py``).
         observation_type: ``"auto"`` (information state tensor where the game has one, else
             observation tensor), ``"information_state"`` or ``"observation"``.
         game_parameters: parameters merged into the name's (only with a name).

@@ -1,6 +1,8 @@
-"""Score a policy the way people talk about board-game agents: its results against random play."""
+"""Score a policy the way people talk about board-game agents: its results against random play or a bot."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pyspiel
@@ -9,11 +11,11 @@ from open_spiel.python import policy as os_policy
 from marl_arena_envs.openspiel.env import OpenSpielEnv
 
 
-def play_against_random(policy: os_policy.Policy, game: str, seat: int, games: int, seed: int = 0,
-                        env_config: dict | None = None) -> dict[str, float]:
-    """Greedy ``policy`` (its most probable action) in ``seat`` against OpenSpiel's uniform
-    random player, over ``games`` games seeded ``seed, seed + 1, ...``: win, draw and loss rates."""
-    opponent = os_policy.UniformRandomPolicy(pyspiel.load_game(game))
+def play_against(policy: os_policy.Policy, game: str, seat: int, games: int, opponent: Any, seed: int = 0,
+                 env_config: dict | None = None) -> dict[str, float]:
+    """Greedy ``policy`` (its most probable action) in ``seat`` against ``opponent`` (any opponent
+    spec of ``OpenSpielEnv``: ``"random"``, ``{"bot": "mcts", "max_simulations": 200}``, a policy ...)
+    over ``games`` games seeded ``seed, seed + 1, ...``: win, draw and loss rates."""
     env = OpenSpielEnv(game, opponents={1 - seat: opponent}, **(env_config or {}))
     outcomes = []
     for episode in range(games):
@@ -27,11 +29,24 @@ def play_against_random(policy: os_policy.Policy, game: str, seat: int, games: i
             "loss": float(np.mean(outcomes < 0)), "games": games}
 
 
+def play_both_seats_against(policy: os_policy.Policy, game: str, games: int, opponent: Any, seed: int = 0,
+                            env_config: dict | None = None) -> dict[str, dict[str, float]]:
+    """``play_against`` from each seat, keyed ``"seat0"``, ``"seat1"``; seat ``s`` plays games seeded
+    from ``seed * (s + 1)``, so the seats see different games."""
+    return {f"seat{seat}": play_against(policy, game, seat, games, opponent, seed=seed * (seat + 1),
+                                        env_config=env_config)
+            for seat in (0, 1)}
+
+
+def play_against_random(policy: os_policy.Policy, game: str, seat: int, games: int, seed: int = 0,
+                        env_config: dict | None = None) -> dict[str, float]:
+    """``play_against`` OpenSpiel's uniform random player."""
+    return play_against(policy, game, seat, games, os_policy.UniformRandomPolicy(pyspiel.load_game(game)), seed,
+                        env_config)
+
+
 def play_both_seats_against_random(policy: os_policy.Policy, game: str, games: int, seed: int = 0,
                                    env_config: dict | None = None) -> dict[str, dict[str, float]]:
-    """``play_against_random`` from each seat, keyed ``"seat0"``, ``"seat1"``: a self-play agent
-    must beat random from both; seat ``s`` plays games seeded from ``seed * (s + 1)``, so the
-    seats see different games."""
-    return {f"seat{seat}": play_against_random(policy, game, seat, games, seed=seed * (seat + 1),
-                                               env_config=env_config)
-            for seat in (0, 1)}
+    """``play_both_seats_against`` uniform random: a self-play agent must beat random from both seats."""
+    return play_both_seats_against(policy, game, games, os_policy.UniformRandomPolicy(pyspiel.load_game(game)),
+                                   seed, env_config)

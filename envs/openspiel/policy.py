@@ -59,11 +59,11 @@ class ModulePolicy(os_policy.Policy):
         self._modules = by_player
         for player, module in by_player.items():
             shape = getattr(module.observation_space, "shape", None)
-            if shape is not None and tuple(shape) != (self.encoder.size,):
+            if shape is not None and tuple(shape) != self.encoder.shape:
                 raise ValueError(
                     f"The module for player {player} reads observations of shape {tuple(shape)}, but "
                     f"{game_label(game)!r} with observation_type={observation_type!r}, seat_one_hot={seat_one_hot} "
-                    f"gives vectors of size {self.encoder.size}; pass the env options it was trained with."
+                    f"gives observations of shape {self.encoder.shape}; pass the env options it was trained with."
                 )
 
     @classmethod
@@ -103,7 +103,8 @@ class ModulePolicy(os_policy.Policy):
         return {a: float(probs[a]) for a in legal}
 
     def probabilities(self, player: int, vectors: np.ndarray, masks: np.ndarray) -> np.ndarray:
-        """Action probabilities, one row per observation vector, zero outside ``masks``."""
+        """Action probabilities, one row per observation (``vectors``: a stack of ``encoder.vector``), zero
+        outside ``masks``."""
         module = self._modules[player]
         device = next(module.parameters(), torch.empty(0)).device
         obs = torch.as_tensor(vectors, dtype=torch.float32, device=device)

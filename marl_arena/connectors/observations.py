@@ -73,6 +73,10 @@ class FlattenObservations(ObservationConnector):
         return _flatten(space, observations)
 
 
-def is_flat_box(space: gym.Space) -> bool:
-    """Whether the default models can read ``space`` without a connector."""
-    return isinstance(space, gym.spaces.Box) and len(space.shape) == 1
+def reads_as_is(space: gym.Space) -> bool:
+    """Whether the default models read ``space`` without a connector.
+
+    A flat Box (the MLP's input) or an image-like rank-3 Box (HxWxC or CxHxW), which keeps
+    its shape so that a CNN encoder sees rows, columns and planes; MLP encoders flatten it.
+    """
+    return isinstance(space, gym.spaces.Box) and len(space.shape) in (1, 3)

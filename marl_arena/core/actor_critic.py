@@ -1,4 +1,4 @@
-"""The default policy-gradient module: an MLP policy head and a value head.
+"""The default policy-gradient module: a policy head and a value head on the default encoder.
 
 PPO's module. The value head has its own trunk unless ``vf_share_layers`` is set.
 """
@@ -11,7 +11,8 @@ from torch import nn
 
 from marl_arena.core.columns import Columns
 from marl_arena.core.distributions import ActionDistribution, distribution_for_space
-from marl_arena.core.models import DefaultModelConfig, flat_dim, init_output_layer, mlp, output_width
+from marl_arena.core.encoders import build_encoder
+from marl_arena.core.models import DefaultModelConfig, init_output_layer, mlp
 from marl_arena.core.rl_module import RLModule, TensorDict
 
 
@@ -24,7 +25,7 @@ def apply_action_mask(logits: torch.Tensor, batch: TensorDict) -> torch.Tensor:
 
 
 class ActorCriticModule(RLModule):
-    """MLP policy and value function over a flat observation."""
+    """Policy and value function on ``build_encoder``'s encoder (an MLP, or a CNN with ``conv_filters``)."""
 
     def __init__(
         self,
@@ -35,19 +36,18 @@ class ActorCriticModule(RLModule):
     ):
         super().__init__(observation_space, action_space, model_config, inference_only)
         cfg = self.model_config
-        in_dim = flat_dim(observation_space)
         self._dist_cls, dist_width = distribution_for_space(action_space)
         self._continuous = isinstance(action_space, gym.spaces.Box)
-        hidden = output_width(in_dim, cfg.fcnet_hiddens)
 
-        self.encoder = mlp(in_dim, cfg.fcnet_hiddens, cfg.fcnet_activation)
+        self.encoder = build_encoder(observation_space, cfg)
+        hidden = self.encoder.output_dim
         pi_out = dist_width // 2 if (self._continuous and cfg.free_log_std) else dist_width
         self.pi = mlp(hidden, cfg.head_fcnet_hiddens, cfg.fcnet_activation, pi_out)
         init_output_layer(self.pi[-1], 0.01)
         if self._continuous and cfg.free_log_std:
             self.log_std = nn.Parameter(torch.zeros(dist_width // 2))
         if not inference_only:
-            self.vf_encoder = None if cfg.vf_share_layers else mlp(in_dim, cfg.fcnet_hiddens, cfg.fcnet_activation)
+            self.vf_encoder = None if cfg.vf_share_layers else build_encoder(observation_space, cfg)
             self.vf = mlp(hidden, cfg.head_fcnet_hiddens, cfg.fcnet_activation, 1)
             init_output_layer(self.vf[-1], 1.0)
 

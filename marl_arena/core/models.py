@@ -1,4 +1,10 @@
-"""Default network shapes, configured with RLlib's ``DefaultModelConfig`` field names."""
+"""Default network shapes, configured with RLlib's ``DefaultModelConfig`` field names.
+
+``conv_filters`` entries are ``[out_channels, kernel, stride]`` or ``[out_channels, kernel,
+stride, padding]`` as in RLlib: kernel and stride an int or an ``[h, w]`` pair, padding
+``"same"`` (the default: the output is ``ceil(input / stride)``) or ``"valid"``.
+``encoders.build_encoder`` turns a config and an observation space into the encoder.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +15,13 @@ import torch
 from torch import nn
 
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "silu": nn.SiLU, "swish": nn.SiLU, "elu": nn.ELU, "linear": nn.Identity}
+CONV_DATA_FORMATS = ("channels_last", "channels_first")
+CONV_PADDINGS = ("same", "valid")
 
 
 @dataclasses.dataclass(kw_only=True)
 class DefaultModelConfig:
-    """Shape of the default MLP models."""
+    """Shape of the default models: an encoder (MLP, or CNN then MLP) and MLP heads."""
 
     fcnet_hiddens: Sequence[int] = (256, 256)
     """Hidden layer sizes of the encoder MLP."""
@@ -25,13 +33,34 @@ class DefaultModelConfig:
     """Extra hidden layers inside each head, after the encoder."""
     free_log_std: bool = False
     """Continuous actions: a learned state-independent log std instead of an output."""
+    conv_filters: Sequence[Sequence] | None = None
+    """CNN layers ``[[out_channels, kernel, stride(, padding)], ...]`` for image-like (rank-3 Box)
+    observations, followed by the ``fcnet_hiddens`` MLP; None: an MLP over the flattened
+    observation. Ignored, as in RLlib, for observations that are not rank 3."""
+    conv_activation: str = "relu"
+    """Activation after each conv layer: tanh, relu, silu (swish), elu or linear."""
+    conv_data_format: str = "channels_last"
+    """Axis order of rank-3 observations: ``channels_last`` (HxWxC, gymnasium's and PettingZoo's
+    images, the OpenSpiel plugin's planes) or ``channels_first`` (CxHxW)."""
 
     def __post_init__(self):
-        if self.fcnet_activation not in _ACTIVATIONS:
-            raise ValueError(
-                f"DefaultModelConfig.fcnet_activation={self.fcnet_activation!r} is not one of "
-                f"{sorted(_ACTIVATIONS)}."
-            )
+        for name in ("fcnet_activation", "conv_activation"):
+            if getattr(self, name) not in _ACTIVATIONS:
+                raise ValueError(
+                    f"DefaultModelConfig.{name}={getattr(self, name)!r} is not one of {sorted(_ACTIVATIONS)}."
+                )
+        if self.conv_data_format not in CONV_DATA_FORMATS:
+            raise ValueError(f"DefaultModelConfig.conv_data_format={self.conv_data_format!r} is not one of "
+                             f"{list(CONV_DATA_FORMATS)} (HxWxC or CxHxW).")
+        if self.conv_filters is not None:
+            if not isinstance(self.conv_filters, (list, tuple)):
+                raise ValueError(f"DefaultModelConfig.conv_filters={self.conv_filters!r} must be a list of "
+                                 "[out_channels, kernel, stride] layers, or None for an MLP.")
+            for i, layer in enumerate(self.conv_filters):
+                conv_layer_spec(i, layer)
+            if not len(self.conv_filters):
+                raise ValueError("DefaultModelConfig.conv_filters=[] has no layer; give at least one "
+                                 "[out_channels, kernel, stride] or None for an MLP.")
         if any(int(h) <= 0 for h in list(self.fcnet_hiddens) + list(self.head_fcnet_hiddens)):
             raise ValueError(
                 f"DefaultModelConfig layer sizes must be positive, got fcnet_hiddens="
@@ -54,6 +83,34 @@ class DefaultModelConfig:
                 raise ValueError(f"Unknown model_config keys {unknown}; allowed are {sorted(known)}.")
             return cls(**value)
         raise ValueError(f"model_config must be a DefaultModelConfig or a dict, got {type(value).__name__}.")
+
+
+def _pair(value, what: str, index: int, layer) -> tuple[int, int]:
+    pair = list(value) if isinstance(value, (list, tuple)) else [value, value]
+    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in pair):
+        raise ValueError(f"DefaultModelConfig.conv_filters[{index}]={layer!r}: the {what} must be a positive int "
+                         f"or an [h, w] pair of them, got {value!r}.")
+    return int(pair[0]), int(pair[1])
+
+
+def conv_layer_spec(index: int, layer) -> tuple[int, tuple[int, int], tuple[int, int], str]:
+    """``(out_channels, (kh, kw), (sh, sw), padding)`` of ``conv_filters[index]``, or a ValueError naming it."""
+    if not isinstance(layer, (list, tuple)) or len(layer) not in (3, 4):
+        raise ValueError(f"DefaultModelConfig.conv_filters[{index}]={layer!r} must be [out_channels, kernel, stride] "
+                         "or [out_channels, kernel, stride, padding].")
+    out = layer[0]
+    if not isinstance(out, int) or isinstance(out, bool) or out <= 0:
+        raise ValueError(f"DefaultModelConfig.conv_filters[{index}]={layer!r}: out_channels must be a positive int.")
+    padding = layer[3] if len(layer) == 4 else "same"
+    if padding not in CONV_PADDINGS:
+        raise ValueError(f"DefaultModelConfig.conv_filters[{index}]={layer!r}: padding {padding!r} is not one of "
+                         f"{list(CONV_PADDINGS)}.")
+    return out, _pair(layer[1], "kernel", index, layer), _pair(layer[2], "stride", index, layer), padding
+
+
+def activation(name: str) -> nn.Module:
+    """A new activation layer by its config name."""
+    return _ACTIVATIONS[name]()
 
 
 def mlp(in_dim: int, hiddens: Sequence[int], activation: str, out_dim: int | None = None,
@@ -81,5 +138,5 @@ def init_output_layer(layer: nn.Linear, gain: float) -> None:
 
 
 def flat_dim(space) -> int:
-    """Number of scalars in a flat Box observation."""
+    """Number of scalars in a Box observation (its width once flattened)."""
     return int(torch.Size(space.shape).numel())

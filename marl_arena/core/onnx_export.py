@@ -6,7 +6,8 @@ Discrete actions, ``[mean, log_std]`` for Box actions. Sampling stays with the c
 the exported graph is the same for exploration and greedy play.
 
 Uses torch's TorchScript-based exporter: it needs no extra package (the dynamo exporter
-needs onnxscript) and handles the default MLP modules.
+needs onnxscript) and handles the default MLP and CNN modules (a CNN reshapes the flat ``obs``
+to its observation's planes inside the graph).
 """
 
 from __future__ import annotations

@@ -28,7 +28,8 @@ import torch
 
 from marl_arena.core.columns import Columns
 from marl_arena.core.distributions import ActionDistribution, Categorical
-from marl_arena.core.models import DefaultModelConfig, flat_dim, mlp, output_width
+from marl_arena.core.encoders import build_encoder
+from marl_arena.core.models import DefaultModelConfig, mlp
 from marl_arena.core.noisy import NoisyLinear
 from marl_arena.core.rl_module import RLModule, TensorDict
 
@@ -80,7 +81,7 @@ class QModelConfig(DefaultModelConfig):
 
 
 class QModule(RLModule):
-    """Q(s, .) from an MLP over a flat observation; ``Discrete`` actions only."""
+    """Q(s, .) on the default encoder (an MLP, or a CNN with ``conv_filters``); ``Discrete`` actions only."""
 
     model_config_class = QModelConfig
     dueling = False
@@ -96,11 +97,10 @@ class QModule(RLModule):
         if not isinstance(action_space, gym.spaces.Discrete):
             raise ValueError(f"{type(self).__name__} needs a Discrete action space (DQN), got {action_space}.")
         cfg = self.model_config
-        in_dim = flat_dim(observation_space)
         self.num_actions = int(action_space.n)
         self.num_atoms = int(cfg.num_atoms)
-        hidden = output_width(in_dim, cfg.fcnet_hiddens)
-        self.encoder = mlp(in_dim, cfg.fcnet_hiddens, cfg.fcnet_activation)
+        self.encoder = build_encoder(observation_space, cfg)
+        hidden = self.encoder.output_dim
         linear = (lambda i, o: NoisyLinear(i, o, cfg.sigma0)) if cfg.noisy else torch.nn.Linear
 
         def head(outputs: int) -> torch.nn.Sequential:

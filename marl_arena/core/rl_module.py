@@ -26,7 +26,8 @@ TensorDict = dict[str, torch.Tensor]
 class RLModule(nn.Module, abc.ABC):
     """The networks of one policy.
 
-    ``observation_space`` is the space after the env-to-module connector (a flat Box);
+    ``observation_space`` is the space after the env-to-module connector (a flat Box, or a
+    rank-3 Box for image-like observations, whose rows may also arrive flattened);
     ``action_space`` is the env's. Action masks arrive as ``Columns.ACTION_MASK`` and must be
     honoured by every forward pass that outputs action distribution inputs.
     """
@@ -63,6 +64,14 @@ class RLModule(nn.Module, abc.ABC):
     def action_distribution(self, dist_inputs: torch.Tensor) -> ActionDistribution:
         """The action distribution that ``dist_inputs`` parameterise."""
 
+    def share_submodules(self, modules: "MultiRLModule") -> None:
+        """Take sub-networks from other modules of ``modules``; nothing by default.
+
+        ``MultiRLModuleSpec.build`` calls it on every module once all are built, so a module
+        can share another module id's trunk explicitly (``self.trunk = modules["a"].trunk``)
+        in each process that builds the set: learners and runners alike.
+        """
+
 
 @dataclasses.dataclass
 class RLModuleSpec:
@@ -92,7 +101,10 @@ class MultiRLModuleSpec:
     rl_module_specs: dict[str, RLModuleSpec] = dataclasses.field(default_factory=dict)
 
     def build(self) -> "MultiRLModule":
-        return MultiRLModule({mid: spec.build() for mid, spec in self.rl_module_specs.items()})
+        modules = MultiRLModule({mid: spec.build() for mid, spec in self.rl_module_specs.items()})
+        for _, module in modules.items():
+            module.share_submodules(modules)
+        return modules
 
 
 class MultiRLModule(nn.Module):

@@ -22,7 +22,8 @@ from torch import nn
 from marl_arena.core.actor_critic import apply_action_mask
 from marl_arena.core.columns import Columns
 from marl_arena.core.distributions import ActionDistribution, distribution_for_space
-from marl_arena.core.models import DefaultModelConfig, flat_dim, init_output_layer, mlp, output_width
+from marl_arena.core.encoders import build_encoder
+from marl_arena.core.models import DefaultModelConfig, flat_dim, init_output_layer, mlp
 from marl_arena.core.rl_module import RLModule, TensorDict
 
 
@@ -42,13 +43,18 @@ class SACCritic(nn.Module):
                                     for _ in range(num_q))
 
     def forward(self, obs: torch.Tensor, actions: torch.Tensor | None = None) -> torch.Tensor:
+        obs = obs.flatten(1)  # image-like observations arrive in their shape; the critics are MLPs
         inputs = torch.cat([obs, actions.reshape(len(obs), -1).to(obs.dtype)], dim=-1) if self.action_dim else obs
         q_values = torch.stack([q_net(inputs) for q_net in self.q_nets])
         return q_values.squeeze(-1) if self.action_dim else q_values
 
 
 class SACModule(RLModule):
-    """Policy, twin critics and temperature for ``Box`` or ``Discrete`` actions."""
+    """Policy, twin critics and temperature for ``Box`` or ``Discrete`` actions.
+
+    ``conv_filters`` shapes the policy's encoder; the critics stay MLPs over the flattened
+    observation (and the action).
+    """
 
     twin_q = True
 
@@ -67,9 +73,8 @@ class SACModule(RLModule):
         self._dist_cls, dist_width = distribution_for_space(action_space, squashed=True)
         cfg = self.model_config
         obs_dim = flat_dim(observation_space)
-        self.pi_encoder = mlp(obs_dim, cfg.fcnet_hiddens, cfg.fcnet_activation)
-        self.pi = mlp(output_width(obs_dim, cfg.fcnet_hiddens), cfg.head_fcnet_hiddens, cfg.fcnet_activation,
-                      dist_width)
+        self.pi_encoder = build_encoder(observation_space, cfg)
+        self.pi = mlp(self.pi_encoder.output_dim, cfg.head_fcnet_hiddens, cfg.fcnet_activation, dist_width)
         init_output_layer(self.pi[-1], 0.01)
         if self.discrete:
             self.critic = SACCritic(obs_dim, 0, int(action_space.n), 2 if self.twin_q else 1, cfg)

@@ -1,8 +1,10 @@
 """From an agent's raw observations to what its module reads.
 
 Two steps, per agent space: split off a PettingZoo-style action mask, then apply the
-env-to-module connector (``FlattenObservations`` automatically where the space is not
-already a flat Box, so Discrete-observation envs such as Taxi work out of the box).
+env-to-module connector (``FlattenObservations`` automatically where the space is neither a
+flat Box nor an image-like rank-3 Box, so Discrete-observation envs such as Taxi work out of
+the box). Rank-3 Box observations (board planes, images) keep their shape: a CNN encoder
+needs it, and the MLP encoders flatten inside.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Sequence
 import gymnasium as gym
 import numpy as np
 
-from marl_arena.connectors.observations import FlattenObservations, ObservationConnector, is_flat_box
+from marl_arena.connectors.observations import FlattenObservations, ObservationConnector, reads_as_is
 
 logger = logging.getLogger(__name__)
 
@@ -37,13 +39,14 @@ class ObservationPipeline:
         else:
             inner = raw_space
         self._inner_space = inner
-        if connector is None and not is_flat_box(inner):
+        if connector is None and not reads_as_is(inner):
             connector = FlattenObservations()
         self.connector = connector
         self.observation_space = connector.transform_space(inner) if connector is not None else inner
 
     def process(self, observations: Sequence) -> tuple[np.ndarray, np.ndarray | None]:
-        """Rows the module reads, and the action masks (None when the space has none)."""
+        """Rows the module reads (float32, shaped ``(n, *observation_space.shape)``), and the action
+        masks (None when the space has none)."""
         masks = None
         if self.masked:
             masks = np.asarray([o[MASK_KEY] for o in observations], dtype=np.float32)
@@ -54,7 +57,7 @@ class ObservationPipeline:
         if self.connector is not None:
             rows = self.connector.transform_batch(self._inner_space, observations)
         else:
-            rows = np.asarray(observations, dtype=np.float32).reshape(len(observations), -1)
+            rows = np.asarray(observations, dtype=np.float32).reshape(len(observations), *self.observation_space.shape)
         return rows, masks
 
 
