@@ -40,7 +40,7 @@ def run_client(port: int, inference: str, seed: int) -> None:
         pass  # training finished and the server stopped
 
 
-def ppo_config(local: bool):
+def ppo_config(local: bool, max_weights_lag: int = 1):
     """The server's PPO config (imported here: client processes need no torch)."""
     from marl_arena.algorithms import PPOConfig
     from marl_arena.external import TcpServerEnvRunner
@@ -56,8 +56,10 @@ def ppo_config(local: bool):
     )
     if local:
         return config.environment("CartPole-v1")
-    # The token reaches the clients through $MARL_ARENA_TOKEN, which they inherit.
-    return (config.environment(observation_space=env.observation_space, action_space=env.action_space)
+    # The token reaches the clients through $MARL_ARENA_TOKEN, which they inherit. Clients play
+    # while PPO updates; those episodes (one update old) make the next batch.
+    return (config.environment(observation_space=env.observation_space, action_space=env.action_space,
+                               env_config={"max_weights_lag": max_weights_lag})
             .env_runners(env_runner_cls=TcpServerEnvRunner, sample_timeout_s=60))
 
 
@@ -67,6 +69,8 @@ def main() -> None:
     parser.add_argument("--inference", choices=("local", "server"), default="local")
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--max-s", type=float, default=240.0)
+    parser.add_argument("--max-weights-lag", type=int, default=1,
+                        help="server: drop episodes played with weights this many updates older")
     parser.add_argument("--client", nargs=2, metavar=("PORT", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
@@ -74,7 +78,7 @@ def main() -> None:
         return
     os.environ.setdefault("MARL_ARENA_TOKEN", secrets.token_hex(16))
     start = time.perf_counter()
-    algo = ppo_config(args.local).build_algo()
+    algo = ppo_config(args.local, args.max_weights_lag).build_algo()
     children = []
     if not args.local:
         port = algo.env_runner_group.local_runner.port

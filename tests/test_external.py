@@ -463,3 +463,121 @@ def test_client_defaults_are_the_librarys():
     from marl_arena.external import client
 
     assert (client.DEFAULT_AGENT_ID, client.DEFAULT_MODULE_ID) == (DEFAULT_AGENT_ID, DEFAULT_MODULE_ID)
+
+
+# ---------------------------------------------------------------------- capacity, duplicates, plans
+def test_a_client_over_max_num_clients_is_refused_with_the_reason_and_logged(caplog):
+    algo = _server_config(env_config={"max_num_clients": 1}).build_algo()
+    runner = algo.env_runner_group.local_runner
+    try:
+        first = Client(port=runner.port, token=TOKEN, inference="server")
+        with caplog.at_level(logging.WARNING, logger="marl_arena.external.server"):
+            with pytest.raises(ServerError, match=r"server full.*max_num_clients'\]=1"):
+                Client(port=runner.port, token=TOKEN, inference="server")
+        assert "max_num_clients" in caplog.text and runner.num_over_capacity == 1
+        first.run_episode(gym.make("CartPole-v1"))  # the client inside is still served
+        first.close()
+        _wait_for_no_clients(runner)
+        _play(runner.port, episodes=1).close()  # its seat is free again
+        assert len(runner.sample(num_episodes=2).episodes) == 2
+    finally:
+        algo.stop()
+    with pytest.raises(ValueError, match="max_num_clients"):
+        _server_config(env_config={"max_num_clients": 0}).build_algo()
+
+
+def test_an_episode_sent_again_after_a_lost_ack_is_acknowledged_once_and_queued_once(server, caplog):
+    _, runner = server
+    client = Client(port=runner.port, token=TOKEN, inference="server")
+    exchange = client._exchange
+    lost = []
+
+    def lose_first_ack(message):
+        if message["type"] == "episodes" and not lost:  # the server gets the episode, the ack never arrives
+            protocol.send_message(client._sock, message)
+            lost.append(message["episodes"][0]["episode_id"])
+            time.sleep(0.5)  # let the server queue it before the connection breaks
+            raise ConnectionResetError("the ack was lost")
+        return exchange(message)
+
+    client._exchange = lose_first_ack
+    with caplog.at_level(logging.WARNING, logger="marl_arena.external.client"):
+        client.run_episode(gym.make("CartPole-v1"), seed=0)
+    assert "keeping 1 unsent episode(s) across a reconnect" in caplog.text and client.num_reconnects == 1
+    client.run_episode(gym.make("CartPole-v1"), seed=1)  # a new episode gets a new id
+    client.close()
+    assert runner.num_duplicate_episodes == 1 and client.num_duplicates == 1
+    assert len(runner._queue) == 2 and len(runner.sample(num_episodes=2).episodes) == 2
+
+
+def test_episode_ids_must_be_short_strings(server):
+    _, runner = server
+    episode = {"agents": [{"agent_id": "a", "obs": np.zeros((1, 4), np.float32), "actions": np.zeros(1, np.int64),
+                           "rewards": np.zeros(1, np.float32), "terminated": True, "truncated": False}],
+               "episode_id": "x" * 129}
+    with pytest.raises(Exception, match="episode_id"):
+        runner._receive_episodes([episode])
+
+
+def test_started_episodes_are_attributed_by_their_plan_and_unknown_plans_are_dropped():
+    algo = _server_config(policies={"p0", "p1"}, policy_mapping_fn=lambda aid, *a, **k: f"p{aid}").build_algo()
+    runner = algo.env_runner_group.local_runner
+    try:
+        client = Client(port=runner.port, token=TOKEN, inference="server", module_id="p0")
+        assert client.start_episode([0, 1]) == {0: "p0", 1: "p1"}
+        runner.set_policy_mapping_fn(lambda aid, *a, **k: "p0")  # a new draw: this episode keeps its plan
+        for t in range(4):
+            client.act(np.full(4, t, np.float32), agent_id=t % 2)
+            client.log_returns(1.0, agent_id=t % 2)
+        client.end_episode(final_obs={0: np.zeros(4), 1: np.ones(4)}, terminated=True, env_steps=4)
+        result = runner.sample(num_episodes=1)
+        assert result.episodes[0].agent_modules == {0: "p0", 1: "p1"} and set(result.batches) == {"p0", "p1"}
+        plan = runner._plan_episode([0, 1])  # a planned episode whose ack is lost comes twice: one counts
+        episode = {"agents": [{"agent_id": 0, "obs": np.zeros((1, 4), np.float32), "actions": np.zeros(1, np.int64),
+                               "rewards": np.ones(1, np.float32), "terminated": True, "truncated": False}],
+                   "episode_id": plan["episode_id"], "planned": True}
+        assert runner._receive_episodes([episode])["num_duplicates"] == 0
+        assert runner._receive_episodes([episode])["num_duplicates"] == 1 and runner.num_unplanned_episodes == 0
+        assert len(runner.sample(num_episodes=1).episodes) == 1 and not runner._queue
+        client.start_episode([0, 1])
+        runner._plans.clear()  # as if the server restarted between the start and the end of the episode
+        client.act(np.zeros(4), agent_id=0)
+        client.end_episode(final_obs={0: np.zeros(4)}, terminated=True, env_steps=1)
+        client.close()
+        assert runner.num_unplanned_episodes == 1 and not runner._queue
+    finally:
+        algo.stop()
+
+
+# ---------------------------------------------------------------------- evaluation
+def test_evaluate_plays_a_local_env_when_training_episodes_come_from_clients():
+    algo = _server_config().evaluation(evaluation_duration=3, evaluation_config={"env": "CartPole-v1"}).build_algo()
+    try:
+        evaluation = algo.evaluate()["env_runners"]
+        assert evaluation["num_episodes"] == 3 and evaluation["episode_return_mean"] > 0
+        assert algo.eval_env_runner_group.local_runner.__class__.__name__ == "EnvRunner"
+    finally:
+        algo.stop()
+    algo = _server_config().build_algo()
+    try:
+        with pytest.raises(ValueError, match=r"evaluate\(\) has no env.*evaluation_config=\{'env'"):
+            algo.evaluate()
+    finally:
+        algo.stop()
+
+
+def test_a_full_queue_holds_the_ack_until_the_learner_takes_a_sample(server):
+    """Backpressure: a client waits while the next sample is already queued, instead of playing on."""
+    _, runner = server
+    _play(runner.port, episodes=1).close()
+    runner.sample(num_timesteps=1)  # the learner now wants 1 env step per sample
+    client = Client(port=runner.port, token=TOKEN, inference="server")
+    worker = threading.Thread(target=client.run_episode, args=(gym.make("CartPole-v1"),), daemon=True)
+    worker.start()
+    time.sleep(1.0)
+    assert worker.is_alive() and len(runner._queue) == 1  # queued: the next sample is there, the ack waits
+    started = time.monotonic()
+    assert len(runner.sample(num_timesteps=1).episodes) == 1
+    worker.join(timeout=5)
+    assert not worker.is_alive() and time.monotonic() - started < 2  # the sample let the ack go
+    client.close()

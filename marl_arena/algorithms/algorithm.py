@@ -220,6 +220,9 @@ class Algorithm(abc.ABC):
         if self.eval_env_runner_group is None:
             # Its own runners and envs, so evaluation never disturbs training episodes.
             evaluation_config = self.config.get_evaluation_config_object()
+            if (getattr(evaluation_config.env_runner_cls, "serves_external_clients", False)
+                    and "env_runner_cls" not in self.config.evaluation_config):
+                evaluation_config = self._in_process_evaluation_config(evaluation_config)
             base = MultiRLModuleSpec({mid: spec for mid, spec in self.module_spec.rl_module_specs.items()
                                       if mid not in self._added_modules})
             self.eval_env_runner_group = EnvRunnerGroup(
@@ -229,6 +232,20 @@ class Algorithm(abc.ABC):
             for module_id, (spec, weights) in self._added_modules.items():
                 self.eval_env_runner_group.add_module(module_id, spec, weights)
         return self.eval_env_runner_group
+
+    def _in_process_evaluation_config(self, evaluation_config: AlgorithmConfig) -> AlgorithmConfig:
+        """Evaluation of a trainer whose runner serves external clients (``TcpServerEnvRunner``) steps
+        an env of its own in this process: a second server would want the training port and wait
+        for clients that never come."""
+        if evaluation_config.env is None:
+            raise ValueError(
+                f"evaluate() has no env: env_runner_cls={evaluation_config.env_runner_cls.__name__} takes its "
+                "episodes from external clients. Name an env to evaluate on with "
+                ".evaluation(evaluation_config={'env': <env id, class or creator>}).")
+        evaluation_config.env_runner_cls = None
+        if "env_config" not in self.config.evaluation_config:
+            evaluation_config.env_config = {}  # the server's host, port and token mean nothing to an env
+        return evaluation_config
 
     def evaluate(self) -> dict[str, Any]:
         """Run ``evaluation_duration`` episodes (or env steps) with ``evaluation_config``."""

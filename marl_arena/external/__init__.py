@@ -2,6 +2,8 @@
 
 ``Client`` needs numpy and msgpack only; ``TcpServerEnvRunner`` (torch) is imported on first
 use, so ``from marl_arena.external import Client`` stays free of torch.
+``marl_arena.external.tic_tac_toe`` is a two-seat match server built on the client (a league
+trains on its games); ``tic_tac_toe_env`` is the same game in-process.
 """
 
 from marl_arena.external.client import Client, ServerError

@@ -12,13 +12,20 @@ Two ways to act:
 Either way the client records obs, actions, rewards and the behaviour policy's
 ``action_logp``/``action_dist_inputs``, and sends the episode when it ends. A broken
 connection is reopened with exponential backoff; an episode not yet acknowledged is kept
-and sent again after the reconnect (if the server had received it before the break, it
-counts twice). Observations must be flat vectors, as the server's module reads them.
+and sent again after the reconnect. Every episode carries an id unique to this client, so
+a server that had received it before the break acknowledges it again without counting it
+twice. Observations must be flat vectors, as the server's module reads them.
+
+Multi-agent games whose seats the server assigns (a league drawing opponents) call
+``start_episode(agents)`` first: it returns the module of each agent, and ``act`` then asks
+the server for that module's action (``inference="server"``).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import random
 import socket
 import time
@@ -68,7 +75,7 @@ class Client:
     """Connects to a ``TcpServerEnvRunner``, acts, and ships finished episodes."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, token: str | None = None,
-                 token_file: str | None = None, inference: str = "local", module_id: str = DEFAULT_MODULE_ID,
+                 token_file: str | None = None, inference: str = "local", module_id: str | None = DEFAULT_MODULE_ID,
                  explore: bool = True, action_masks: bool = False, seed: int | None = None, name: str = "client",
                  max_message_bytes: int = protocol.DEFAULT_MAX_MESSAGE_BYTES, timeout_s: float = 60.0,
                  max_backoff_s: float = 10.0, max_reconnect_s: float | None = 120.0):
@@ -77,7 +84,9 @@ class Client:
         self.host, self.port = host, port
         self._token = protocol.resolve_token(token, token_file)
         self.inference = inference
+        self._requested_module_id = module_id
         self.module_id = module_id
+        """The module acted with, unless ``start_episode`` says otherwise (None asks the server's first module)."""
         self.explore = explore
         self.action_masks = action_masks
         self.name = name
@@ -90,12 +99,18 @@ class Client:
         self.server_weights_version = -1
         self.model_version = -1
         """The weights version of the local ONNX model (-1: none yet)."""
-        self._session = None
         self.action_space: dict[str, Any] = {}
         self._agents: dict[Any, _AgentRecord] = {}
         self._episode_version: int | None = None  # the oldest weights version acted with in this episode
         self._unsent: list[dict[str, Any]] = []
+        self._session = None
+        self._client_id = os.urandom(8).hex()  # episode ids: this id and a counter, unique across restarts
+        self._episode_numbers = itertools.count()
+        self._plan_id: str | None = None
+        self._plan: dict[Any, str] = {}
         self.num_reconnects = 0
+        self.num_duplicates = 0
+        """Episodes the server had already received (sent again after a reconnect)."""
         self.connect()
 
     # ------------------------------------------------------------------ connection
@@ -124,7 +139,11 @@ class Client:
             raise protocol.ProtocolError(f"expected a challenge, got {challenge['type']!r}.")
         if self._exchange({"type": "auth", "hmac": protocol.auth_digest(self._token, challenge["nonce"])})["type"] != "auth_ok":
             raise protocol.ProtocolError("the server did not confirm authentication.")
-        config = self._exchange({"type": "get_config", "module_id": self.module_id})
+        request = {"type": "get_config"}
+        if self._requested_module_id is not None:
+            request["module_id"] = self._requested_module_id
+        config = self._exchange(request)
+        self.module_id = config["module_id"]
         self.action_space = config["action_space"]
         self.server_weights_version = config["weights_version"]
         if self.inference == "local":  # always: a restarted server may reuse version numbers for new weights
@@ -187,12 +206,30 @@ class Client:
                 self.connect()
 
     # ------------------------------------------------------------------ acting
+    def start_episode(self, agents: list) -> dict[Any, str]:
+        """Ask the server which module plays each of ``agents`` in the episode starting now.
+
+        The server calls its policy mapping (a league draws the opponent here); ``act`` then
+        acts with each agent's module, and the episode is attributed by this plan when it
+        arrives. Needs ``inference="server"`` unless every agent maps to ``module_id``.
+        """
+        if self._agents:
+            raise RuntimeError("start_episode() called while an episode runs; end_episode() it first.")
+        reply = self._request({"type": "start_episode", "agents": list(agents)})
+        self._plan_id = reply["episode_id"]
+        self._plan = {agent: module for agent, module in reply["modules"]}
+        return dict(self._plan)
+
     def act(self, obs: Any, mask: Any = None, agent_id: Any = DEFAULT_AGENT_ID) -> Any:
         """The action of ``agent_id`` on ``obs`` (a flat vector); recorded for the episode."""
         obs = np.asarray(obs, dtype=np.float32).reshape(-1)
         mask = None if mask is None else np.asarray(mask, dtype=np.float32).reshape(-1)
+        module_id = self._plan.get(agent_id, self.module_id)
+        if self.inference == "local" and module_id != self.module_id:
+            raise ValueError(f"agent {agent_id!r} plays module {module_id!r}, but local inference holds only "
+                             f"{self.module_id!r}; use inference='server' for episodes with several modules.")
         if self.inference == "server":
-            message = {"type": "get_action", "module_id": self.module_id, "obs": obs[None], "explore": self.explore}
+            message = {"type": "get_action", "module_id": module_id, "obs": obs[None], "explore": self.explore}
             if mask is not None:
                 message["action_mask"] = mask[None]
             reply = self._request(message)
@@ -268,8 +305,12 @@ class Client:
                 None if mask is None else np.asarray(mask, dtype=np.float32).reshape(-1),
                 bool(per_agent(terminated, agent_id)), bool(per_agent(truncated, agent_id))))
         self._agents = {}
-        episode: dict[str, Any] = {"agents": entries, "weights_version": self._episode_version}
+        episode: dict[str, Any] = {"agents": entries, "weights_version": self._episode_version,
+                                   "episode_id": self._plan_id or f"{self._client_id}-{next(self._episode_numbers)}"}
+        if self._plan_id is not None:
+            episode["planned"] = True
         self._episode_version = None
+        self._plan_id, self._plan = None, {}
         if not entries:
             return
         if env_steps is not None:
@@ -293,6 +334,7 @@ class Client:
                 self.connect()
                 continue
             self._unsent = []
+            self.num_duplicates += reply.get("num_duplicates", 0)
             self._note_version(reply["weights_version"])
 
     def run_episode(self, env: Any, seed: int | None = None) -> float:

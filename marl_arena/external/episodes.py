@@ -51,14 +51,16 @@ class EpisodeConverter:
         self._lock = module_lock
         self._modules_to_train = modules_to_train
 
-    def convert(self, episode: Any) -> ConvertedEpisode:
+    def convert(self, episode: Any, plan: dict[Any, str] | None = None) -> ConvertedEpisode:
+        """Check and replay one episode; ``plan`` (agent -> module id, from ``start_episode``) replaces
+        the policy mapping, which then is not called."""
         if not isinstance(episode, dict) or not isinstance(episode.get("agents"), list) or not episode["agents"]:
             raise EpisodeError("an episode must be a map with a non-empty list 'agents'.")
         probe = MultiAgentEpisode()
         segments: dict[str, list[dict[str, np.ndarray]]] = {}
         returns, modules, lengths = {}, {}, []
         for entry in episode["agents"]:
-            agent_id, module_id, trajectory = self._replay(entry, probe)
+            agent_id, module_id, trajectory = self._replay(entry, probe, plan)
             returns[agent_id] = trajectory.episode_return
             modules[agent_id] = module_id
             lengths.append(trajectory.num_actions)
@@ -78,16 +80,23 @@ class EpisodeConverter:
         stats = EpisodeStats(float(sum(returns.values())), env_steps, returns, module_returns, modules)
         return ConvertedEpisode(segments, stats, env_steps, sum(lengths), version)
 
-    def _replay(self, entry: Any, probe: MultiAgentEpisode) -> tuple[Any, str, AgentTrajectory]:
+    def _replay(self, entry: Any, probe: MultiAgentEpisode,
+                plan: dict[Any, str] | None) -> tuple[Any, str, AgentTrajectory]:
         if not isinstance(entry, dict):
             raise EpisodeError("each entry of 'agents' must be a map.")
         agent_id = entry.get("agent_id")
         if not isinstance(agent_id, (str, int)) or isinstance(agent_id, bool) or agent_id in probe.agents:
             raise EpisodeError(f"agent_id {agent_id!r} must be a string or integer, once per episode.")
-        try:
-            module_id = map_agent(self._config, agent_id, probe)
-        except ValueError as error:
-            raise EpisodeError(str(error)) from None
+        if plan is not None:
+            if agent_id not in plan:
+                raise EpisodeError(f"agent {agent_id!r} is not one of the agents {list(plan)} its episode was "
+                                   "started with.")
+            module_id = plan[agent_id]
+        else:
+            try:
+                module_id = map_agent(self._config, agent_id, probe)
+            except ValueError as error:
+                raise EpisodeError(str(error)) from None
         probe.add_agent(agent_id, module_id)
         if module_id not in self._module:
             raise EpisodeError(f"agent {agent_id!r} maps to module {module_id!r}, which this server does not hold.")

@@ -26,6 +26,7 @@ PROTOCOL_VERSION = 1
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 TOKEN_ENV_VAR = "MARL_ARENA_TOKEN"
 NONCE_BYTES = 32
+MAX_EPISODE_ID_CHARS = 128
 
 _HEADER = struct.Struct(">I")
 _ARRAY_MARK = "__ndarray__"
@@ -49,6 +50,8 @@ MESSAGE_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "get_action": {"module_id": str, "obs": np.ndarray, "explore": bool},
     "action": {"actions": np.ndarray, "action_logp": np.ndarray, "action_dist_inputs": np.ndarray,
                "weights_version": int},
+    "start_episode": {"agents": list},
+    "episode_plan": {"episode_id": str, "modules": list, "weights_version": int},
     "episodes": {"episodes": list},
     "ack": {"num_episodes": int, "weights_version": int},
     "ping": {},
