@@ -7,7 +7,12 @@ Data, recorded once per run (seed 0, not one of the evaluated seeds), all throug
   saved, and ``EXPERT_EPISODES`` episodes sampled (explore=True) by a PPO that starts from that
   checkpoint (``rl_module(initial_weights_from=)``);
 * ``random``: a uniform random player, about as many rows as the expert's;
-* ``mixed``: both directories together (``input_=[expert, random]``).
+* ``mixed``: both directories together (``input_=[expert, random]``);
+* ``rllib_expert`` (with RLlib): RLlib's PPO trained to a greedy 450 in ``common.CONSECUTIVE``
+  evaluations in a row (the same settings), and
+  ``EXPERT_EPISODES`` episodes (explore=True) recorded by RLlib itself: a fresh RLlib PPO with
+  ``offline_data(output=..., output_write_episodes=False)`` (its tabular format, obs packed
+  by its default ``output_compress_columns``) that carries the trained module's weights.
 
 Tasks, each for every seed: ``ITERATIONS`` training iterations of ``NUM_ITERS`` batches of
 ``BATCH`` rows, then the final policy's greedy evaluation (10 episodes); a task reaches its
@@ -17,7 +22,12 @@ target when that final evaluation does (no early stop, no best-of):
 * ``bc_mixed``: BC on the mixed data (the baseline MARWIL must beat);
 * ``marwil_mixed``: MARWIL (beta 1) on the mixed data, target 250;
 * ``bc_expert_rllib``: RLlib's BC on the same expert Parquet files, same settings, within a
-  time budget per seed; a failure is recorded with its error.
+  time budget per seed; a failure is recorded with its error;
+* ``marwil_mixed_rllib``: RLlib's MARWIL (beta 1, vf_coeff 1) on the same mixed files, same
+  settings and budget: with ``bc_expert_rllib``, the same-data, same-target wall-time ratios;
+* ``bc_rllib_data``: our BC on what RLlib recorded (``rllib_expert``), target 350. With
+  ``bc_expert_rllib`` this is the interoperability check: each library learns from the
+  other's files in the same run.
 
     python benchmarks/offline_cartpole.py --quick     # smoke check, one seed, few iterations
     python benchmarks/offline_cartpole.py --out       # full, writes results/offline_cartpole.json
@@ -54,7 +64,7 @@ EXPERT_BUDGET_S = 180.0
 ITERATIONS = {"full": 10, "quick": 3}
 SEEDS = {"full": [100, 101, 102], "quick": [100]}
 RLLIB_BUDGET_S = {"full": 180.0, "quick": 90.0}
-TARGETS = {"bc_expert": 350.0, "marwil_mixed": 250.0}
+TARGETS = {"bc_expert": 350.0, "marwil_mixed": 250.0, "bc_rllib_data": 350.0}
 
 # Both libraries, the same settings (RLlib's BC and MARWIL defaults differ: lr 1e-4, relu).
 HPARAMS: dict[str, Any] = {"lr": 3e-3, "train_batch_size_per_learner": 500, "gamma": 0.99}
@@ -115,6 +125,50 @@ def _record_random(directory: Path, rows: int) -> dict[str, Any]:
             "return": common.spread(returns)}
 
 
+def _record_rllib_expert(directory: Path, episodes: int, budget_s: float) -> dict[str, Any]:
+    """RLlib's PPO trained to a greedy 450 (held ``common.CONSECUTIVE`` times), then ``episodes`` episodes
+    recorded by RLlib into ``directory``."""
+    import pyarrow.parquet as pq
+
+    hp = ppo_learning.CARTPOLE_HPARAMS
+    config = (rllib_peer._ppo_config("CartPole-v1", 0, 1, ppo_learning.CARTPOLE_MODEL["fcnet_hiddens"],
+                                     ppo_learning.CARTPOLE_MODEL["fcnet_activation"], DATA_SEED,
+                                     {"vf_share_layers": ppo_learning.CARTPOLE_MODEL["vf_share_layers"]})
+              .training(**hp)
+              .evaluation(evaluation_interval=rllib_peer._NEVER_AUTO_EVALUATE, evaluation_num_env_runners=0,
+                          evaluation_duration=10, evaluation_config={"explore": False}))
+    started = time.perf_counter()
+    trained = config.build_algo()
+    score, iterations = float("nan"), 0
+    streak = common.Streak()  # RLlib's PPO explores more than ours at its first greedy 450: train on a little
+    try:
+        while time.perf_counter() - started < budget_s:
+            trained.train()
+            iterations += 1
+            score = rllib_peer._episode_return_mean(trained.evaluate(), evaluation=True)
+            if streak.add(score >= EXPERT_TARGET):
+                break
+        weights = trained.env_runner_group.local_env_runner.module.get_state()
+    finally:
+        trained.stop()
+    # A fresh algorithm records: RLlib's recorder rewrites everything it sampled on every sample() call.
+    recorder = config.copy().offline_data(output=str(directory), output_write_episodes=False).build_algo()
+    try:
+        runner = recorder.env_runner_group.local_env_runner
+        runner.module.set_state(weights)
+        sampled = runner.sample(num_episodes=episodes, explore=True)
+    finally:
+        recorder.stop()
+    files = resolve_paths(str(directory))
+    schema = pq.read_schema(files[0])
+    returns = [float(e.get_return()) for e in sampled]
+    return {"ppo_iterations": iterations, "ppo_greedy_return": score, "ppo_greedy_streak": streak.count,
+            "ppo_train_s": time.perf_counter() - started,
+            "episodes": len(returns), "rows": int(sum(pq.read_metadata(f).num_rows for f in files)),
+            "files": len(files), "return": common.spread(returns), "explore": True,
+            "columns": {field.name: str(field.type) for field in schema}}
+
+
 # ---------------------------------------------------------------------- runs
 def _ours(config_class, data: list[str], seed: int, iterations: int, **training) -> dict[str, Any]:
     config = (config_class().environment("CartPole-v1")
@@ -150,16 +204,19 @@ def train_and_evaluate(config: Any, seed: int, iterations: int,
     return {**run, "learner_curve": curve} if on_result is not None else run
 
 
-def _rllib_bc(files: list[str], seed: int, iterations: int, budget_s: float) -> dict[str, Any]:
-    """RLlib's BC on our files, the same settings."""
+def _rllib_offline(label: str, files: list[str], seed: int, iterations: int, budget_s: float,
+                   **training) -> dict[str, Any]:
+    """RLlib's BC or MARWIL on our files, the same settings."""
     from ray.rllib.algorithms.bc import BCConfig as RLlibBCConfig
+    from ray.rllib.algorithms.marwil import MARWILConfig as RLlibMARWILConfig
 
-    config = (RLlibBCConfig().environment("CartPole-v1")
+    config_class = {"BC": RLlibBCConfig, "MARWIL": RLlibMARWILConfig}[label]
+    config = (config_class().environment("CartPole-v1")
               .offline_data(input_=files, dataset_num_iters_per_learner=NUM_ITERS,
                             map_batches_kwargs=dict(RLLIB_MAP_BATCHES), **OFFLINE_DATA)
-              .training(**HPARAMS)
+              .training(**HPARAMS, **training)
               .rl_module(model_config=dict(MODEL)))
-    return rllib_train_and_evaluate(config, "BC", seed, iterations, budget_s, evaluate_unfinished=False)
+    return rllib_train_and_evaluate(config, label, seed, iterations, budget_s, evaluate_unfinished=False)
 
 
 def rllib_train_and_evaluate(config: Any, label: str, seed: int, iterations: int, budget_s: float, *,
@@ -241,28 +298,47 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         report["data"] = data
         expert_files = resolve_paths(str(expert))
         mixed = [str(expert), str(random_dir)]
-        tasks: dict[str, list] = {"bc_expert": [], "bc_mixed": [], "marwil_mixed": [], "bc_expert_rllib": []}
+        task_specs = [("bc_expert", BCConfig, [str(expert)], {}), ("bc_mixed", BCConfig, mixed, {}),
+                      ("marwil_mixed", MARWILConfig, mixed, {"beta": 1.0})]
+        if use_rllib:
+            rllib_dir = workdir / "rllib_expert"
+            load = common.log_load("recording with RLlib")
+            data["rllib_expert"] = {**_record_rllib_expert(rllib_dir, EXPERT_EPISODES[mode], EXPERT_BUDGET_S),
+                                    "load_before": load}
+            task_specs.append(("bc_rllib_data", BCConfig, [str(rllib_dir)], {}))
+        tasks: dict[str, list] = {name: [] for name, *_ in task_specs}
+        tasks["bc_expert_rllib"], tasks["marwil_mixed_rllib"] = [], []
+        mixed_files = expert_files + resolve_paths(str(random_dir))
         for seed in seeds:
-            for name, config_class, inputs, extra in (("bc_expert", BCConfig, [str(expert)], {}),
-                                                      ("bc_mixed", BCConfig, mixed, {}),
-                                                      ("marwil_mixed", MARWILConfig, mixed, {"beta": 1.0})):
+            for name, config_class, inputs, extra in task_specs:
                 load = common.log_load(f"{name} seed {seed}")
                 run = _ours(config_class, inputs, seed, iterations, **extra)
                 logger.info("%s seed %d: final greedy return %.1f in %.1f s", name, seed, run["final_eval_return"],
                             run["wall_s"])
                 tasks[name].append({**run, "load_before": load})
             if use_rllib:
-                load = common.log_load(f"bc_expert_rllib seed {seed}")
-                run = _rllib_bc(expert_files, seed, iterations, RLLIB_BUDGET_S[mode])
-                logger.info("bc_expert_rllib seed %d: %s", seed, run)
-                tasks["bc_expert_rllib"].append({**run, "load_before": load})
+                for name, label, files, extra in (("bc_expert_rllib", "BC", expert_files, {}),
+                                                  ("marwil_mixed_rllib", "MARWIL", mixed_files,
+                                                   {"beta": 1.0, "vf_coeff": 1.0})):
+                    load = common.log_load(f"{name} seed {seed}")
+                    run = _rllib_offline(label, files, seed, iterations, RLLIB_BUDGET_S[mode], **extra)
+                    logger.info("%s seed %d: %s", name, seed, run)
+                    tasks[name].append({**run, "load_before": load})
         report["tasks"] = {name: summarize(runs, TARGETS.get(name.removesuffix("_rllib")))
                            for name, runs in tasks.items() if runs}
         if use_rllib:
+            report["wall_time_ratios"] = {
+                name: common.ratio(report["tasks"][name]["wall_s"]["median"],
+                                   report["tasks"][f"{name}_rllib"]["wall_s"]["median"])
+                for name in ("bc_expert", "marwil_mixed")}
             report["tasks"]["bc_expert_rllib"]["settings"] = (
                 "RLlib BCConfig on the same Parquet files (input_=their paths), same lr, batch, "
                 f"dataset_num_iters_per_learner, model; map_batches_kwargs={RLLIB_MAP_BATCHES} (see RLLIB_MAP_BATCHES); "
                 f"time budget {RLLIB_BUDGET_S[mode]:.0f} s per seed")
+            report["interoperability"] = {
+                "rllib_bc_on_our_files_reached_seeds": report["tasks"]["bc_expert_rllib"]["reached_seeds"],
+                "our_bc_on_rllib_files_reached_seeds": report["tasks"]["bc_rllib_data"]["reached_seeds"],
+                "seeds": len(seeds), "target": TARGETS["bc_rllib_data"]}
         bc_mixed = report["tasks"]["bc_mixed"]["final_eval_return"]["median"]
         marwil = report["tasks"]["marwil_mixed"]["final_eval_return"]["median"]
         report["marwil_over_bc_on_mixed"] = common.ratio(marwil, bc_mixed)

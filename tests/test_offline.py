@@ -162,9 +162,11 @@ def test_round_trip_with_a_fragment_cut_in_the_middle(tmp_path):
                           Columns.TRUNCATEDS, Columns.ACTION_LOGP}
 
 
-def test_reads_stream_in_batches_and_mark_cut_trajectories(tmp_path):
+@pytest.mark.parametrize("materialize", [False, True], ids=["streamed", "materialized"])
+def test_reads_stream_in_batches_and_mark_cut_trajectories(tmp_path, materialize):
+    """Streamed or materialized (kept blocks sliced locally), a pass yields the same batches."""
     _write_episodes(tmp_path, [30, 45, 25])
-    reader = OfflineReader(str(tmp_path), CARTPOLE, batch_size=16)
+    reader = OfflineReader(str(tmp_path), CARTPOLE, batch_size=16, materialize=materialize)
     assert reader.num_rows == 100
     batches = [b["default_policy"] for b in reader.iterate(None)]  # one pass
     assert [len(b[Columns.REWARDS]) for b in batches] == [16] * 6 + [4]
@@ -173,6 +175,9 @@ def test_reads_stream_in_batches_and_mark_cut_trajectories(tmp_path):
         # Every batch ends a trajectory segment: terminal or cut (bootstrapped).
         assert batch[Columns.TERMINATEDS][-1] or batch[Columns.TRUNCATEDS][-1]
     assert sum(b[Columns.TERMINATEDS].sum() for b in batches) == 3
+    expected = np.concatenate([_segment(n, offset=1000 * k)[Columns.OBS] for k, n in enumerate([30, 45, 25])])
+    read = np.concatenate([b[Columns.OBS] for b in batches])
+    np.testing.assert_array_equal(np.sort(read[:, 0]), np.sort(expected[:, 0]))  # every row once
     more = list(reader.iterate(9))  # wraps into a second and third pass
     assert len(more) == 9 and reader.epochs == 2
 
@@ -246,3 +251,82 @@ def test_box_actions_round_trip(tmp_path):
     layout = ModuleLayout.from_spaces(gym.spaces.Box(-1, 1, (4,)), gym.spaces.Box(-1, 1, (2,)))
     batch = next(OfflineReader(str(tmp_path), {"default_policy": layout}, batch_size=8).iterate(1))["default_policy"]
     np.testing.assert_array_equal(batch[Columns.ACTIONS], segment[Columns.ACTIONS])
+
+
+# ---------------------------------------------------------------------- RLlib's tabular format
+def _rllib_pack(array: np.ndarray) -> str:
+    """How RLlib's recorder packs a compressed column's value: base64 of LZ4 of a pickle."""
+    import base64
+    import pickle
+
+    import lz4.frame
+
+    return base64.b64encode(lz4.frame.compress(pickle.dumps(array))).decode("ascii")
+
+
+def _rllib_table(segment: dict[str, np.ndarray], packed: bool) -> pa.Table:
+    """One episode in the schema RLlib 2.60 writes with offline_data(output_write_episodes=False):
+    null ids for a single agent, no ``t``, int32 actions, float64 rewards, and obs either packed
+    (its default output_compress_columns) or Ray Data tensor columns (output_compress_columns=[])."""
+    from ray.data.extensions import ArrowTensorArray
+
+    n = len(segment[Columns.REWARDS])
+
+    def vectors(rows):
+        return pa.array([_rllib_pack(row) for row in rows]) if packed else ArrowTensorArray.from_numpy(rows)
+
+    return pa.table({
+        "eps_id": pa.array(["a3f"] * n), "agent_id": pa.nulls(n), "module_id": pa.nulls(n),
+        "obs": vectors(segment[Columns.OBS]), "actions": pa.array(segment[Columns.ACTIONS], pa.int32()),
+        "rewards": pa.array(segment[Columns.REWARDS], pa.float64()), "new_obs": vectors(segment[Columns.NEXT_OBS]),
+        "terminateds": segment[Columns.TERMINATEDS], "truncateds": segment[Columns.TRUNCATEDS],
+        "action_dist_inputs": ArrowTensorArray.from_numpy(np.zeros((n, 2), np.float32)),
+        "action_logp": pa.array(segment[Columns.ACTION_LOGP]), "weights_seq_no": pa.array(np.zeros(n, np.int64)),
+    })
+
+
+@pytest.mark.parametrize("packed", [True, False], ids=["packed-obs", "tensor-obs"])
+def test_reads_what_rllib_records(tmp_path, packed):
+    segment = _segment(6, offset=0.5)
+    pq.write_table(_rllib_table(segment, packed), tmp_path / "rllib.parquet")
+    batch = next(OfflineReader(str(tmp_path), CARTPOLE, batch_size=16).iterate(1))["default_policy"]
+    for name in (Columns.OBS, Columns.NEXT_OBS, Columns.ACTIONS, Columns.REWARDS, Columns.TERMINATEDS):
+        np.testing.assert_array_equal(batch[name], segment[name])
+    assert batch[Columns.OBS].dtype == np.float32 and batch[Columns.ACTIONS].dtype == np.int64
+
+
+def test_rllib_values_that_do_not_unpack_are_refused_naming_file_and_column(tmp_path):
+    """A packed value is a pickle; one that names anything but NumPy's array parts is never loaded."""
+    import base64
+    import os
+    import pickle
+
+    import lz4.frame
+
+    table = _rllib_table(_segment(3), packed=True)
+    evil = base64.b64encode(lz4.frame.compress(pickle.dumps(os.system))).decode("ascii")
+    path = tmp_path / "rllib.parquet"
+    pq.write_table(table.set_column(table.schema.get_field_index("new_obs"), "new_obs",
+                                    pa.array([evil] + table["new_obs"].to_pylist()[1:])), path)
+    with pytest.raises(ValueError, match=rf"{path}: column 'new_obs' row 0 .*(posix|os)\.system is not part of"):
+        next(OfflineReader(str(path), CARTPOLE, batch_size=8).iterate(1))
+    pq.write_table(table.set_column(table.schema.get_field_index("obs"), "obs", pa.array(["no base64!"] * 3)), path)
+    with pytest.raises(ValueError, match=rf"{path}: column 'obs' row 0 is a string that is not"):
+        next(OfflineReader(str(path), CARTPOLE, batch_size=8).iterate(1))
+
+
+def test_rllib_episode_recordings_get_a_hint_to_record_tabular(tmp_path):
+    path = tmp_path / "episodes.parquet"
+    pq.write_table(pa.table({"item": pa.array([b"\x85\xa2id"], pa.binary())}), path)
+    with pytest.raises(ValueError, match=rf"{path}: required column 'eps_id' is missing.*output_write_episodes=False"):
+        OfflineReader(str(path), CARTPOLE, batch_size=8)
+
+
+def test_what_ray_data_workers_import_leaves_torch_out():
+    """Every worker that reads and casts imports block_cast: torch would add hundreds of MB to each."""
+    import subprocess
+    import sys
+
+    code = "import sys, marl_arena.offline.block_cast; print(sorted({'torch', 'gymnasium'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -7,10 +7,15 @@ the module each row names; Ray Data adds each row's file path, so those errors n
 file too.
 
 Batches are drawn one at a time from a Ray Data stream (``iter_batches``): memory holds a
-few batches, never the dataset. Each pass over the data is one Ray Data execution, whose
+few batches, never the dataset. The stream's blocks are small (``STREAM_BLOCK_BYTES``), the
+object store memory they may take is capped (``STREAM_OBJECT_STORE_BYTES``), and the workers
+that read and cast run with an allocator that gives freed memory back
+(``block_cast.WORKER_ENV``); ``map_batches_kwargs={"concurrency": 1}`` keeps one such worker
+instead of one per CPU. Each streamed pass over the data is one Ray Data execution, whose
 start costs a second or two: small datasets pay it often. (Streaming the file list several
 times over in one execution does not work around it: Ray Data 2.60 reads a file named many
-times only once.) A batch leaves as one batch per module in the runners'
+times only once.) Materialized data (``materialize``) is read and cast in one execution; its
+blocks are then fetched once and sliced here, so a pass starts none. A batch leaves as one batch per module in the runners'
 segment layout: each agent's rows of an episode in step order, and every place where a
 trajectory is cut (the batch ends, or rows in between are elsewhere) marked truncated, so
 learners bootstrap there just as they do at a rollout fragment's end.
@@ -31,16 +36,20 @@ import pyarrow.parquet as pq
 
 from marl_arena.core.columns import Columns
 from marl_arena.core.rl_module import DEFAULT_MODULE_ID
+from marl_arena.offline.block_cast import PATH_COLUMN, WORKER_ENV, to_learner_types
 from marl_arena.offline.schema import (
     OPTIONAL, REQUIRED, VECTOR_COLUMNS, ModuleLayout, OfflineDataError, check_schema, learner_schema,
 )
 
 logger = logging.getLogger(__name__)
 
-PATH_COLUMN = "path"
-"""Ray Data's name for the file-path column that ``read_parquet(include_paths=True)`` adds."""
-
 Batches = dict[str, dict[str, np.ndarray]]
+
+STREAM_BLOCK_BYTES = 16 * 2**20
+"""Streaming: the largest block Ray Data builds (its default, 128 MiB, is many learner batches)."""
+STREAM_OBJECT_STORE_BYTES = 64 * 2**20
+"""Streaming: the object store memory the stream's blocks in flight may take (by default Ray Data
+fills up to half the store ahead of a learner that consumes more slowly than files are read)."""
 
 
 def resolve_paths(input_: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
@@ -96,6 +105,7 @@ class OfflineReader:
         if self.num_rows == 0:
             raise OfflineDataError(f"{self.paths[0]} ...: the offline data has no rows ({len(self.paths)} files).")
         self._dataset = None
+        self._blocks: list[pa.Table] | None = None
         self._batches: Iterator[pa.Table] | None = None
         self.rows_read = 0
         self.epochs = 0
@@ -130,20 +140,48 @@ class OfflineReader:
         from marl_arena.runners.resources import ensure_ray
 
         ensure_ray()
-        dataset = ray.data.read_parquet(self.paths, include_paths=True)
+        # Workers with an environment of their own start fresh (seconds); only a stream needs it.
+        worker = {} if self._materialize else {"runtime_env": {"env_vars": dict(WORKER_ENV)}}
+        # Ray Data's V2 Parquet source lists the files by reading every footer again on new actors
+        # (up to 32 processes of ~100 MB, each execution); the reader has read the footers already,
+        # and the V1 source reads without them: an execution starts in a fraction of the time, and a
+        # stream takes hundreds of MB less.
+        context = ray.data.DataContext.get_current()
+        use_v2 = context.use_datasource_v2
+        context.use_datasource_v2 = False
+        try:
+            dataset = ray.data.read_parquet(self.paths, include_paths=True, **worker)
+        finally:
+            context.use_datasource_v2 = use_v2
         dataset = dataset.select_columns([*self._schema.names, PATH_COLUMN])
-        dataset = dataset.map_batches(_cast, batch_format="pyarrow", fn_kwargs={"schema": self._schema},
-                                      **self._map_batches_kwargs)
-        return dataset.materialize() if self._materialize else dataset
+        dataset = dataset.map_batches(to_learner_types, batch_format="pyarrow", fn_kwargs={"schema": self._schema},
+                                      **{**worker, **self._map_batches_kwargs})
+        # What to_learner_types raises (a packed value that does not unpack) reaches the caller as itself, the
+        # file and column named, not as Ray Data's generic "UDF failed" without its cause.
+        dataset.context.raise_original_map_exception = True
+        if self._materialize:
+            return dataset.materialize()
+        # A stream keeps a few small blocks in flight, not as many as Ray's object store holds.
+        dataset.context.target_max_block_size = STREAM_BLOCK_BYTES
+        dataset.context.execution_options.resource_limits = ray.data.ExecutionResources(
+            object_store_memory=STREAM_OBJECT_STORE_BYTES)
+        return dataset
 
     def next_batches(self) -> Batches | None:
         """The next batch, by module id; None once a pass is over (the next call starts another)."""
-        if self._batches is None:
-            if self._dataset is None:
-                self._dataset = self._build_dataset()
-            self._batches = iter(self._dataset.iter_batches(batch_size=self._batch_size, batch_format="pyarrow",
-                                                             **self._iter_batches_kwargs))
-        table = next(self._batches, None)
+        try:
+            if self._batches is None:
+                if self._dataset is None:
+                    self._dataset = self._build_dataset()
+                self._batches = self._pass()
+            table = next(self._batches, None)
+        except Exception as error:
+            # Ray Data wraps what to_learner_types raises in its workers; the data error is what the user needs.
+            cause = _data_error(error)
+            if cause is None:
+                raise
+            self._batches = None
+            raise cause from None
         if table is None:
             self._batches = None
             self.epochs += 1
@@ -151,6 +189,18 @@ class OfflineReader:
             return None
         self.rows_read += table.num_rows
         return decode(table, self._layouts)
+
+    def _pass(self) -> Iterator[pa.Table]:
+        """One pass's batches: a Ray Data stream, or, for materialized data read without
+        ``iter_batches_kwargs``, slices of its kept blocks fetched once, so a pass starts no execution."""
+        if self._materialize and not self._iter_batches_kwargs:
+            if self._blocks is None:
+                import ray
+
+                self._blocks = [block for block in ray.get(self._dataset.to_arrow_refs()) if block.num_rows]
+            return _slices(self._blocks, self._batch_size)
+        return iter(self._dataset.iter_batches(batch_size=self._batch_size, batch_format="pyarrow",
+                                               **self._iter_batches_kwargs))
 
     def close(self) -> None:
         """End the current pass (Ray Data's iterator must finish while Ray still runs)."""
@@ -171,9 +221,35 @@ class OfflineReader:
             yield batches
 
 
-def _cast(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """The learner's column types; the file path rides along for error messages."""
-    return table.select(schema.names).cast(schema).append_column(PATH_COLUMN, table[PATH_COLUMN])
+def _slices(tables: list[pa.Table], batch_size: int) -> Iterator[pa.Table]:
+    """Consecutive ``batch_size``-row batches across ``tables`` in order, the last one shorter, as
+    Ray Data's ``iter_batches`` cuts them."""
+    pending: list[pa.Table] = []
+    rows = 0
+    for table in tables:
+        offset = 0
+        while offset < table.num_rows:
+            take = min(batch_size - rows, table.num_rows - offset)
+            pending.append(table.slice(offset, take))
+            rows += take
+            offset += take
+            if rows == batch_size:
+                yield pa.concat_tables(pending).combine_chunks()
+                pending, rows = [], 0
+    if rows:
+        yield pa.concat_tables(pending).combine_chunks()
+
+
+def _data_error(error: BaseException) -> OfflineDataError | None:
+    """The innermost OfflineDataError in an exception's chain of causes (Ray's wrapper of one is an
+    OfflineDataError too, but its message carries the worker's traceback), if there is one."""
+    found, seen = None, set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, OfflineDataError):
+            found = error
+        seen.add(id(error))
+        error = getattr(error, "cause", None) or error.__cause__ or error.__context__
+    return found
 
 
 # ---------------------------------------------------------------------- one batch

@@ -14,8 +14,11 @@ One row per agent step, with RLlib's tabular column names (``Columns``):
   of an episode may set either), ``action_logp`` (float32, where the writer had it).
 
 Readers accept what other writers produce too: ids as integers, variable-length lists,
-float64 or integer numbers. ``module_id``, ``agent_id``, ``t``, ``action_logp`` and
-``action_mask`` are optional on read (no ``module_id``: every row is the default module's).
+float64 or integer numbers, and RLlib's tabular recordings (``output_write_episodes=False``):
+vectors as Ray Data tensor columns, or packed (``rllib_packed``: one string per row, which is
+what RLlib's ``output_compress_columns`` writes), and ids that are all null (single-agent).
+``module_id``, ``agent_id``, ``t``, ``action_logp`` and ``action_mask`` are optional on read
+(no ``module_id``, or an all-null one: every row is the default module's).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ import pyarrow as pa
 
 from marl_arena.core.columns import Columns
 from marl_arena.core.models import flat_dim
+from marl_arena.offline.errors import OfflineDataError
+from marl_arena.offline.rllib_packed import is_packed
 
 REQUIRED = (Columns.EPS_ID, Columns.OBS, Columns.ACTIONS, Columns.REWARDS, Columns.NEXT_OBS,
             Columns.TERMINATEDS, Columns.TRUNCATEDS)
@@ -35,10 +40,6 @@ OPTIONAL = (Columns.AGENT_ID, Columns.MODULE_ID, Columns.T, Columns.ACTION_LOGP,
 ID_COLUMNS = (Columns.EPS_ID, Columns.AGENT_ID, Columns.MODULE_ID)
 VECTOR_COLUMNS = (Columns.OBS, Columns.NEXT_OBS, Columns.ACTION_MASK)
 FLAG_COLUMNS = (Columns.TERMINATEDS, Columns.TRUNCATEDS)
-
-
-class OfflineDataError(ValueError):
-    """Offline data that cannot be read: the message names the file and the column."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +84,13 @@ def _is_number(type_: pa.DataType) -> bool:
     return pa.types.is_integer(type_) or pa.types.is_floating(type_)
 
 
+def storage_type(type_: pa.DataType) -> pa.DataType:
+    """The plain Arrow type under an extension type (Ray Data's tensor columns store lists)."""
+    return type_.storage_type if isinstance(type_, pa.ExtensionType) else type_
+
+
 def _is_vector(type_: pa.DataType) -> bool:
+    type_ = storage_type(type_)
     kinds = (pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list)
     return any(kind(type_) for kind in kinds) and _is_number(type_.value_type)
 
@@ -91,8 +98,8 @@ def _is_vector(type_: pa.DataType) -> bool:
 def _column_problem(name: str, type_: pa.DataType) -> str | None:
     """Why a column of this Arrow type cannot hold ``name``; None when it can."""
     if name in ID_COLUMNS:
-        ok, want = pa.types.is_string(type_) or pa.types.is_large_string(type_) or pa.types.is_integer(type_), \
-            "strings or integers"
+        ok, want = (pa.types.is_string(type_) or pa.types.is_large_string(type_) or pa.types.is_integer(type_)
+                    or (name != Columns.EPS_ID and pa.types.is_null(type_))), "strings or integers"
     elif name == Columns.T:
         ok, want = pa.types.is_integer(type_), "integers"
     elif name in FLAG_COLUMNS:
@@ -100,9 +107,11 @@ def _column_problem(name: str, type_: pa.DataType) -> str | None:
     elif name in (Columns.REWARDS, Columns.ACTION_LOGP):
         ok, want = _is_number(type_), "numbers"
     elif name in VECTOR_COLUMNS:
-        ok, want = _is_vector(type_), "lists of numbers (one vector per row)"
+        ok, want = (_is_vector(type_) or is_packed(type_),
+                    "lists of numbers (one vector per row) or RLlib's packed arrays")
     else:  # actions
-        ok, want = _is_number(type_) or _is_vector(type_), "integers (Discrete) or lists of numbers (Box)"
+        ok, want = _is_number(type_) or _is_vector(type_) or is_packed(type_), \
+            "integers (Discrete), lists of numbers (Box) or RLlib's packed arrays"
     return None if ok else f"has type {type_}; it must hold {want}"
 
 
@@ -110,7 +119,12 @@ def check_schema(path: str, schema: pa.Schema) -> None:
     """Raise OfflineDataError naming ``path`` and the column that is missing or mistyped."""
     for name in REQUIRED:
         if name not in schema.names:
-            raise OfflineDataError(f"{path}: required column {name!r} is missing (columns: {schema.names}).")
+            hint = ""
+            if all(is_packed(field.type) for field in schema):
+                hint = (" One column of strings or bytes per row is how RLlib records whole episodes "
+                        "(output_write_episodes=True); marl_arena reads RLlib's tabular format: record with "
+                        "config.offline_data(output=..., output_write_episodes=False).")
+            raise OfflineDataError(f"{path}: required column {name!r} is missing (columns: {schema.names}).{hint}")
     for name in (*REQUIRED, *OPTIONAL):
         if name in schema.names:
             problem = _column_problem(name, schema.field(name).type)
@@ -125,11 +139,15 @@ def learner_schema(schema: pa.Schema) -> pa.Schema:
     for name in (*REQUIRED, *OPTIONAL):
         if name not in schema.names:
             continue
-        type_ = schema.field(name).type
+        type_ = storage_type(schema.field(name).type)
+        if pa.types.is_null(type_):
+            continue  # an optional id column without values (RLlib's single-agent agent_id, module_id)
         if name in ID_COLUMNS:
             target = pa.string()
         elif name in FLAG_COLUMNS:
             target = pa.bool_()
+        elif is_packed(type_):
+            target = pa.list_(pa.float32())
         elif pa.types.is_fixed_size_list(type_):
             target = pa.list_(pa.float32(), type_.list_size)
         elif _is_vector(type_):
