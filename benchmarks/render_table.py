@@ -191,6 +191,27 @@ def ppo_rows(directory: Path) -> list[Row]:
     ]
 
 
+def ppo_speed_rows(directory: Path) -> list[Row]:
+    """PPO against RLlib under RLlib's tuned CartPole settings, our iteration's phases, and self-play throughput."""
+    result = load(directory, "ppo_speed")
+    tasks, command = result["tasks"], result["command"]
+    phases = tasks["cartpole"]["breakdown_s"]
+    split = ", ".join(f"{name.replace('_', ' ')} {secs(phases[name])}"
+                      for name in ("sampling", "weight_sync", "gae", "minibatch_updates"))
+    rows = [Row(target_what("PPO CartPole-v1, RLlib's tuned settings, 1 remote runner,", result, "cartpole"),
+                f"{to_target(tasks['cartpole'])}; iteration {secs(phases['iteration'])} s ({split})",
+                f"RLlib PPO, same settings: {to_target(tasks['cartpole_rllib'])}",
+                peer_ratio(result["ratios"], "wall_s_ours_over_rllib"), command)]
+    selfplay = result.optional("selfplay")
+    if selfplay is not None and selfplay.optional("rllib") is not None:
+        rows.append(Row(f"PPO self-play throughput, {selfplay['game']}, one module on both seats, train batch "
+                        f"{selfplay['settings']['train_batch_size_per_learner']}, 1 remote runner",
+                        f"{selfplay['ours']['env_steps_per_s']:.0f} env steps/s",
+                        f"RLlib PPO via OpenSpielEnv, same settings: {selfplay['rllib']['env_steps_per_s']:.0f} env steps/s",
+                        times(selfplay["env_steps_per_s_ours_over_rllib"], "the throughput"), command))
+    return rows
+
+
 def dqn_row(directory: Path, name: str, label: Callable[[Node], str]) -> Row:
     result = load(directory, name)
     tasks = result["tasks"]
@@ -321,6 +342,36 @@ def sampling_rows(directory: Path) -> list[Row]:
     return rows
 
 
+def external_throughput_rows(directory: Path) -> list[Row]:
+    result = load(directory, "external_throughput")
+    rows = []
+    for _, entry in result["results"].items():
+        clients = entry["num_clients"]
+        external, local = list(entry["external_windows"]), list(entry["in_process_windows"])
+        rows.append(Row(
+            f"external simulators, CartPole-v1: {clients} client process{'es' if clients > 1 else ''} with local ONNX "
+            f"inference over loopback TCP ({len(external)} windows a side, alternating)",
+            f"{spread((w['env_steps_per_s'] for w in external), kilo, ' steps/s')}",
+            f"our in-process EnvRunner, {clients} env{'s' if clients > 1 else ''}: "
+            f"{spread((w['env_steps_per_s'] for w in local), kilo, ' steps/s')}",
+            f"{entry['ratio_external_over_in_process']:.2f} (external / in process, medians)", result["command"]))
+    return rows
+
+
+def external_league_row(directory: Path) -> Row:
+    result = load(directory, "external_league")
+    summary, settings = result["summary"], result["settings"]
+    return Row(
+        f"league on external games: tic-tac-toe hosted by {settings['servers']} match-server processes over TCP, PPO "
+        f"main agent vs itself and its snapshots, win-or-draw >= {settings['target_win_or_draw']:g} vs random from "
+        f"both seats ({settings['consecutive']} checks in a row, {settings['eval_games']} games each), "
+        f"{seed_list(settings['seeds'])}",
+        f"{summary['seeds_reached']} seeds; {span(summary['env_steps'], kilo)} moves, "
+        f"{span(summary['wall_s'], secs, ' s')}; seats {span(summary['seat0_win_or_draw'], pct)} / "
+        f"{span(summary['seat1_win_or_draw'], pct)}",
+        "in process: the openspiel_selfplay tic-tac-toe row", "", result["command"])
+
+
 def adapter_rows(directory: Path) -> list[Row]:
     result = load(directory, "adapter_throughput")
     rows = []
@@ -431,6 +482,29 @@ def connect_four_row(directory: Path) -> Row:
                f"{result['env_steps_per_s_ours_over_rllib']:.1f}x the env steps/s", result["command"])
 
 
+def connect_four_cnn_row(directory: Path) -> Row:
+    result = load(directory, "connect_four_cnn")
+    summary, h2h = result["summary"], result["head_to_head"]
+    layers = list(result["models"]["cnn"]["conv_filters"])
+    filters = f"{len(layers)} conv layers of {', '.join(str(layer[0]) for layer in layers)} channels"
+
+    def wins(model: str) -> str:
+        figures = summary[model]
+        return (f"vs random {span(figures['vs_random_seat0_win'], pct)} first, "
+                f"{span(figures['vs_random_seat1_win'], pct)} second; vs MCTS "
+                f"{span(figures['vs_mcts_win_both_seats'], pct)}; {span(figures['env_steps'], kilo, ' env steps')}")
+
+    return Row(f"CNN vs the default MLP as the model of the APPO connect_four league, "
+               f"{result['budget_s_per_model_and_seed']:g} s of training each ({seed_list(result['seeds'])}): greedy "
+               f"win rates vs random and vs OpenSpiel MCTS ({result['evaluation'].split('(')[1].split(',')[0]})",
+               f"CNN ({filters}, same padding): {wins('cnn')}",
+               f"default MLP 256x256: {wins('mlp')}",
+               f"head to head: CNN greedy wins {span(h2h['cnn_greedy_vs_mlp_sampled_win'], pct)} of games vs the MLP "
+               f"sampling, the MLP greedy {span(h2h['mlp_greedy_vs_cnn_sampled_win'], pct)} vs the CNN; goal (CNN "
+               f"stronger) {'met' if all(result['cnn_stronger'][k] for k in result['cnn_stronger']) else 'not met'}",
+               result["command"])
+
+
 def killed_runner_row(directory: Path) -> Row:
     result = load(directory, "impala_appo_killed_every_4s")
     task, settings = result["tasks"]["cartpole_appo_killed_runners"], result["settings"]["killed_runners"]
@@ -509,12 +583,16 @@ def offline_row(directory: Path) -> Row:
             f"of the final policy ({seed_list(result['seeds'])})")
     ours = (f"BC on expert {final('bc_expert')}; on expert + random: MARWIL {final('marwil_mixed')}, "
             f"BC {final('bc_mixed')}")
-    rllib = tasks["bc_expert_rllib"]
-    errors = [run["error"] for run in rllib["runs"] if isinstance(run.value, dict) and run.optional("error")]
-    if errors:
-        return Row(what, ours, f"RLlib BC on the same files failed: {errors[0][:200]}", "", result["command"])
-    ratio = times(tasks["bc_expert"]["wall_s"]["median"] / rllib["wall_s"]["median"])
-    return Row(what, ours, f"RLlib BC, same files and settings: {final('bc_expert_rllib')}", ratio, result["command"])
+    peers, ratios = [], []
+    for name, label in (("bc_expert", "BC"), ("marwil_mixed", "MARWIL")):
+        rllib = tasks[f"{name}_rllib"]
+        errors = [run["error"] for run in rllib["runs"] if isinstance(run.value, dict) and run.optional("error")]
+        if errors:
+            peers.append(f"RLlib {label} on the same files failed: {errors[0][:200]}")
+            continue
+        peers.append(f"RLlib {label}, same files and settings: {final(f'{name}_rllib')}")
+        ratios.append(f"{label} {times(tasks[name]['wall_s']['median'] / rllib['wall_s']['median'])}")
+    return Row(what, ours, "; ".join(peers), ", ".join(ratios), result["command"])
 
 
 def offline_cql_row(directory: Path) -> Row:
@@ -549,9 +627,62 @@ def offline_cql_row(directory: Path) -> Row:
     return Row(what, final("cql"), peer, ratio, result["command"])
 
 
+def offline_interop_row(directory: Path) -> Row:
+    """Each library's BC on the files the other recorded, in one run of offline_cartpole."""
+    result = load(directory, "offline_cartpole")
+    tasks, data = result["tasks"], result["data"]
+
+    def final(task: Node) -> str:
+        return (f"{span(task['final_eval_return'], lambda v: f'{v:.0f}')}, {task['reached_seeds']}/{task['seeds']} "
+                f">= {task['target']:g} in {span(task['wall_s'], secs, ' s')}")
+
+    recorded = data["rllib_expert"]
+    what = (f"BC interoperability, CartPole-v1: our BC on {kilo(recorded['rows'])} rows that RLlib recorded "
+            f"(its tabular Parquet, obs packed), RLlib's BC on ours: greedy return of the final policy "
+            f"({seed_list(result['seeds'])})")
+    rllib = tasks["bc_expert_rllib"]
+    errors = [run["error"] for run in rllib["runs"] if isinstance(run.value, dict) and run.optional("error")]
+    peer = (f"RLlib BC on our files failed: {errors[0][:200]}" if errors
+            else f"RLlib BC on our files: {final(rllib)}")
+    return Row(what, f"our BC on RLlib's files: {final(tasks['bc_rllib_data'])}", peer, "", result["command"])
+
+
+def offline_streaming_row(directory: Path) -> Row:
+    """BC streaming a generated data set: peak memory of the driver and every Ray process under it."""
+    result = load(directory, "offline_streaming")
+    data, bc = result["data"], result["bc"]
+    memory = bc["memory_mib"]
+    what = (f"BC streaming {kilo(data['rows'])} generated rows ({data['files']} Parquet files, "
+            f"{data['bytes_on_disk'] / 2**30:.1f} GiB on disk): peak memory (PSS) of the process and its Ray "
+            f"processes, goal < {result['goal_mib'] / 1024:.1f} GiB")
+    ours = (f"{result['peak_pss_total_mib'] / 1024:.2f} GiB peak ({memory['baseline']['pss_total'] / 1024:.2f} GiB "
+            f"with Ray idle before reading), {kilo(bc['rows_per_s'])} rows/s, rule accuracy "
+            f"{pct(bc['accuracy_before'])} -> {pct(bc['accuracy_after'])}")
+    return Row(what, ours, "", "", result["command"])
+
+
+def offline_bc_to_ppo_row(directory: Path) -> Row:
+    """A BC checkpoint starts PPO: the return right after loading, then env steps to the target."""
+    result = load(directory, "offline_bc_to_ppo")
+    summary = result["summary"]
+    seeds = summary["seeds"]
+    what = (f"BC then PPO, CartPole-v1: greedy return right after loading the BC checkpoint (goal >= "
+            f"{summary['after_loading_goal']:g}), then PPO to {summary['target']:g} ({seed_list(result['seeds'])})")
+    ours = (f"after loading {span(summary['after_loading_return'], lambda v: f'{v:.0f}')}, "
+            f"{summary['after_loading_reached_seeds']}/{seeds} >= {summary['after_loading_goal']:g}; "
+            f"{summary['from_bc_reached_seeds']}/{seeds} to {summary['target']:g} in "
+            f"{span(summary['from_bc_env_steps'], kilo)} env steps, lowest evaluation on the way "
+            f"{span(summary['from_bc_lowest_eval_return'], lambda v: f'{v:.0f}')}")
+    peer = (f"our PPO from scratch: {summary['scratch_reached_seeds']}/{seeds} in "
+            f"{span(summary['scratch_env_steps'], kilo)} env steps")
+    ratio = times(summary["from_bc_env_steps"]["median"] / summary["scratch_env_steps"]["median"], "the env steps")
+    return Row(what, ours, peer, ratio, result["command"])
+
+
 ROWS: tuple[Callable[[Path], Row | list[Row]], ...] = (
-    ppo_rows, dqn_rows, dqn_league_row, sac_rows, impala_appo_rows, connect_four_row, offline_row, offline_cql_row,
-    killed_runner_row, gpu_row, sampling_rows,
+    ppo_rows, ppo_speed_rows, dqn_rows, dqn_league_row, sac_rows, impala_appo_rows, connect_four_row, connect_four_cnn_row, offline_row, offline_cql_row,
+    offline_interop_row, offline_streaming_row, offline_bc_to_ppo_row,
+    killed_runner_row, gpu_row, sampling_rows, external_throughput_rows, external_league_row,
     adapter_rows, selfplay_rows, league_rows, league_psro_row, league_concurrency_row, snapshot_memory_row,
     rating_calibration_row, store_scale_row, taxi_row, dashboard_row,
 )
