@@ -169,6 +169,19 @@ def test_a_game_the_roster_cannot_seat_fails_before_touching_the_store(tmp_path)
     assert not (tmp_path / "league").exists()
 
 
+def test_a_league_whose_observations_changed_shape_refuses_to_resume(tmp_path):
+    """Stored players read the old layout; resuming them on another one must fail, not scramble them."""
+    league = take_away_league(tmp_path).build()
+    league.run(1)
+    league.stop()
+    before = (tmp_path / "league.sqlite").read_bytes()
+    changed = take_away_league(tmp_path)
+    changed.env_config = {"pile": 12}
+    with pytest.raises(StoreError, match=r"trained on observations .*\[11\].* now gives .*\[13\]"):
+        changed.build()
+    assert (tmp_path / "league.sqlite").read_bytes() == before
+
+
 @pytest.mark.parametrize(
     "damage, error",
     [

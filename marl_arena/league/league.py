@@ -41,9 +41,9 @@ from marl_arena.league.leaderboard import FIT_KEY, INITIAL_ELO, RatingFit, leade
 from marl_arena.league.ratings import elo_update
 from marl_arena.league.matchmaking import sample_opponent
 from marl_arena.league.meta_solvers import get_meta_solver
-from marl_arena.league.module_specs import player_spec, spec_to_json
+from marl_arena.league.module_specs import player_spec, space_to_json, spec_to_json
 from marl_arena.league.psro import MetaGame
-from marl_arena.league.store import LeagueStore, MatchRecord
+from marl_arena.league.store import LeagueStore, MatchRecord, StoreError
 from marl_arena.runners.env_runner import EnvRunner, EpisodeStats, WeightsRef
 from marl_arena.runners.resources import ActorRequest, cluster_resources, divide_resources, ensure_ray, node_cpus
 
@@ -231,6 +231,11 @@ class League:
         config.debugging(seed=self.config.seed)
         config.env_runners(record_moves=True)  # every match is stored with its moves, for replays
         algo = config.build_algo()
+        try:
+            self._check_observation_layout(algo.module_spec.rl_module_specs[learner].observation_space)
+        except ValueError:  # StoreError, or a space the store cannot describe
+            algo.stop()
+            raise
         checkpoint = self.directory / TRAINER_DIR / learner
         if (checkpoint / METADATA).exists():
             algo.restore_from_path(str(checkpoint))
@@ -274,6 +279,26 @@ class League:
         except (TypeError, ValueError) as error:  # an env config or model config that JSON cannot hold
             logger.warning("The store keeps no game record (%s): its players cannot be rebuilt outside "
                            "this league, e.g. to play against them in the dashboard.", error)
+
+    def _check_observation_layout(self, observation_space: Any) -> None:
+        """Refuse to resume a store whose players saw differently shaped observations.
+
+        Weights of the same size load whatever order their inputs come in, so a change in
+        the env's observation layout (OpenSpiel boards became HxWxC planes) would resume a
+        league with silently scrambled players. Bounds may change; shapes and dtypes may not.
+        Checked when the first trainer is built, before it restores any weights.
+        """
+        stored = (self.store.game() or {}).get("module_spec", {}).get("observation_space")
+        if stored is None:  # a new league, or one whose spaces JSON could not describe
+            return
+        space = space_to_json(observation_space)
+        if _layout(stored) == _layout(space):
+            return
+        raise StoreError(
+            f"The league in {self.directory} was trained on observations {_layout(stored)}, but "
+            f"{self.config.env!r} now gives {_layout(space)}; its stored players would read them in "
+            "the wrong layout. Start a new league directory (or run the version that wrote it)."
+        )
 
     def _add_opponent(self, algo: Algorithm, pid: str) -> None:
         """Seat player ``pid`` in ``algo``'s runners as a frozen module.
@@ -633,3 +658,9 @@ class League:
             algo.stop()
         self.store.close()
 
+
+def _layout(space_json: Any) -> Any:
+    """A space's JSON description without its bounds: the types, shapes and dtypes that weights depend on."""
+    if isinstance(space_json, dict):
+        return {key: _layout(value) for key, value in space_json.items() if key not in ("low", "high")}
+    return list(space_json) if isinstance(space_json, tuple) else space_json
