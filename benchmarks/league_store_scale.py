@@ -7,7 +7,7 @@ at even intervals, and 16 bots), results drawn from hidden strengths, every matc
 moves of a random tic-tac-toe game. Then, each timed cold (new process or cleared caches):
 
 * ``status_s``: ``marl-arena league status DIR`` as a subprocess, interpreter start included,
-  and ``cli_import_s``, the interpreter start and ``import marl_arena.cli`` (torch included) alone;
+  and ``cli_import_s``, the interpreter start and ``import marl_arena.cli`` alone;
 * ``status_in_process_s``: ``store_leaderboard`` on a read-only store;
 * ``leaderboard_page_s``: a Streamlit ``AppTest`` run of the dashboard's leaderboard page
   (median of ``--repeats``), and ``leaderboard_data_s``, its queries alone;
