@@ -132,7 +132,8 @@ def selfplay_ours(seed: int) -> dict[str, Any]:
     """Our PPO, one module on both seats of connect_four, ``SELFPLAY`` settings."""
     load = common.log_load("ours self-play")
     config = (PPOConfig().environment(f"open_spiel:{GAME}").env_runners(**RUNNERS).learners(num_learners=0)
-              .training(**SELFPLAY).rl_module(model_config={"fcnet_hiddens": MODEL["fcnet_hiddens"]})
+              .training(**SELFPLAY)
+              .rl_module(model_config={k: MODEL[k] for k in ("fcnet_hiddens", "vf_share_layers")})
               .multi_agent(policies=["main"], policy_mapping_fn=lambda agent_id, *args, **kwargs: "main")
               .debugging(seed=seed))
     algo = config.build_algo()
@@ -156,7 +157,8 @@ def selfplay_rllib(seed: int) -> dict[str, Any]:
     config = (RLlibPPOConfig().environment("rllib_connect_four").env_runners(**RUNNERS, sample_timeout_s=600)
               .learners(num_learners=0)
               .multi_agent(policies={"main"}, policy_mapping_fn=lambda agent_id, episode, **kwargs: "main")
-              .rl_module(model_config=DefaultModelConfig(fcnet_hiddens=MODEL["fcnet_hiddens"]))
+              .rl_module(model_config=DefaultModelConfig(fcnet_hiddens=MODEL["fcnet_hiddens"],
+                                                         vf_share_layers=MODEL["vf_share_layers"]))
               .training(**SELFPLAY).debugging(seed=seed))
     algo = config.build_algo()
     try:
@@ -228,7 +230,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if use_rllib:
                 rllib_runs.append(run_rllib(seed, BUDGET_S[mode]["rllib"]))
         if args.selfplay:
-            report["selfplay"] = {"game": GAME, "settings": {**SELFPLAY, "model": MODEL["fcnet_hiddens"], **RUNNERS,
+            report["selfplay"] = {"game": GAME, "settings": {**SELFPLAY, "model": MODEL["fcnet_hiddens"],
+                                                             "vf_share_layers": MODEL["vf_share_layers"], **RUNNERS,
                                                              "modules": "one module on both seats"},
                                   "ours": selfplay_ours(seeds[0])}
             if use_rllib:

@@ -204,8 +204,9 @@ def ppo_speed_rows(directory: Path) -> list[Row]:
                 peer_ratio(result["ratios"], "wall_s_ours_over_rllib"), command)]
     selfplay = result.optional("selfplay")
     if selfplay is not None and selfplay.optional("rllib") is not None:
+        trunk = "value head on the policy's trunk" if selfplay["settings"]["vf_share_layers"] else "separate value trunk"
         rows.append(Row(f"PPO self-play throughput, {selfplay['game']}, one module on both seats, train batch "
-                        f"{selfplay['settings']['train_batch_size_per_learner']}, 1 remote runner",
+                        f"{selfplay['settings']['train_batch_size_per_learner']}, 1 remote runner, {trunk}",
                         f"{selfplay['ours']['env_steps_per_s']:.0f} env steps/s",
                         f"RLlib PPO via OpenSpielEnv, same settings: {selfplay['rllib']['env_steps_per_s']:.0f} env steps/s",
                         times(selfplay["env_steps_per_s_ours_over_rllib"], "the throughput"), command))
