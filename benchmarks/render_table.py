@@ -359,6 +359,21 @@ def external_throughput_rows(directory: Path) -> list[Row]:
     return rows
 
 
+def external_cartpole_row(directory: Path) -> Row:
+    result = load(directory, "external_cartpole")
+    settings, wall, reached = result["settings"], result["wall_s"], result["reached"]
+    pairs = settings["pairs"]
+    return Row(
+        f"external simulators, examples/cartpole_external_tcp.py: PPO to a smoothed return of "
+        f"{settings['target_return']} from {settings['clients']} client processes (local ONNX inference), "
+        f"{pairs} alternating pairs, goal <= {result['goal']:g}x the in-process time",
+        f"{reached['external']}/{pairs} reached; {span(wall['external'], secs, ' s')}",
+        f"the same script with an in-process runner (--local): {reached['in_process']}/{pairs} reached; "
+        f"{span(wall['in_process'], secs, ' s')}",
+        times(result["ratio"]) + f" (pairs {', '.join(f'{r:.2f}' for r in result['ratio_per_pair'])})",
+        result["command"])
+
+
 def external_league_row(directory: Path) -> Row:
     result = load(directory, "external_league")
     summary, settings = result["summary"], result["settings"]
@@ -683,7 +698,7 @@ def offline_bc_to_ppo_row(directory: Path) -> Row:
 ROWS: tuple[Callable[[Path], Row | list[Row]], ...] = (
     ppo_rows, ppo_speed_rows, dqn_rows, dqn_league_row, sac_rows, impala_appo_rows, connect_four_row, connect_four_cnn_row, offline_row, offline_cql_row,
     offline_interop_row, offline_streaming_row, offline_bc_to_ppo_row,
-    killed_runner_row, gpu_row, sampling_rows, external_throughput_rows, external_league_row,
+    killed_runner_row, gpu_row, sampling_rows, external_throughput_rows, external_cartpole_row, external_league_row,
     adapter_rows, selfplay_rows, league_rows, league_psro_row, league_concurrency_row, snapshot_memory_row,
     rating_calibration_row, store_scale_row, taxi_row, dashboard_row,
 )
