@@ -136,12 +136,16 @@ class Algorithm(abc.ABC):
             round_results = self.env_runner_group.sample(num_timesteps=min(per_round, num_env_steps - sampled))
             sampled += sum(r.env_steps for r in round_results)
             results += round_results
+        return self.batches_from(results), results
+
+    def batches_from(self, results: list[SampleResult]) -> dict[str, dict[str, np.ndarray]]:
+        """Record ``results`` as this iteration's samples and join their segments into one batch per module."""
         self._record_samples(results)
         parts: dict[str, list] = {}
         for result in results:
             for module_id, batch in result.batches.items():
                 parts.setdefault(module_id, []).append(batch)
-        return {mid: concat_segments(batches) for mid, batches in parts.items()}, results
+        return {mid: concat_segments(batches) for mid, batches in parts.items()}
 
     def _record_samples(self, results: list[SampleResult]) -> None:
         self._iteration_sampled += results

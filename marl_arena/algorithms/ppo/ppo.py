@@ -14,7 +14,7 @@ import numpy as np
 from marl_arena.algorithms.algorithm import Algorithm
 from marl_arena.algorithms.ppo.ppo_config import PPOConfig
 from marl_arena.algorithms.ppo.ppo_learner import PPOLearner
-from marl_arena.runners.env_runner import SampleResult, concat_segments
+from marl_arena.runners.env_runner import SampleResult
 
 
 class PPO(Algorithm):
@@ -50,9 +50,4 @@ class PPO(Algorithm):
         results = []
         while sum(r.env_steps for r in results) < num_env_steps:
             results += self.env_runner_group.sample_async(per_runner, timeout_s=None)
-        self._record_samples(results)
-        parts: dict[str, list] = {}
-        for result in results:
-            for module_id, batch in result.batches.items():
-                parts.setdefault(module_id, []).append(batch)
-        return {mid: concat_segments(batches) for mid, batches in parts.items()}, results
+        return self.batches_from(results), results
