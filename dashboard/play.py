@@ -19,6 +19,7 @@ import pyspiel
 import torch
 
 from marl_arena.core.columns import Columns
+from marl_arena.core.recurrent import state_after
 from marl_arena.core.rl_module import RLModule
 from marl_arena.league.leaderboard import INITIAL_ELO
 from marl_arena.league.players import PlayerInfo
@@ -38,6 +39,9 @@ def module_move(module: RLModule, board: BoardGame, state: pyspiel.State) -> int
     player = state.current_player()
     batch = {Columns.OBS: torch.as_tensor(board.observe(state, player)[None]),
              Columns.ACTION_MASK: torch.as_tensor(board.mask(state)[None])}
+    if module.is_stateful():  # memory of its own earlier moves in this game, as the runners keep it
+        earlier = [board.observe(s, player) for s in board.states(state.history())[:-1] if s.current_player() == player]
+        batch[Columns.STATE_IN] = state_after(module, earlier)
     with torch.inference_mode():
         inputs = module.forward_inference(batch)[Columns.ACTION_DIST_INPUTS]
         action = int(module.action_distribution(inputs).deterministic_sample()[0])

@@ -121,6 +121,12 @@ def test_config_needs_spaces_or_env_and_a_runner_class():
         _server_config(env_config={"prot": 1}).build_algo()
 
 
+def test_a_module_with_memory_is_refused_by_name_before_the_server_listens():
+    config = _server_config().rl_module(model_config={"fcnet_hiddens": [32, 32], "use_lstm": True})
+    with pytest.raises(ValueError, match=r"\['default_policy'\] have memory .*use_lstm"):
+        config.build_algo()
+
+
 def test_server_without_a_token_refuses_to_start(monkeypatch):
     monkeypatch.delenv(protocol.TOKEN_ENV_VAR, raising=False)
     config = _server_config()

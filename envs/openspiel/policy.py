@@ -10,6 +10,12 @@ opponent (``opponents={1: module_policy}``).
 
 ``to_tabular()`` evaluates every information state in one batched forward pass per player,
 which makes exploitability of a leduc-sized game take a fraction of a second.
+
+A module with memory (``use_lstm``) acts from the state its own earlier decisions left, as
+in the runners, where an agent's state advances once per action it takes. The policy
+rebuilds that state from the game's history: it replays the history and steps the module
+at each earlier decision of the same player, so every call is a pure function of the game
+state (what OpenSpiel's tools assume) and one step per decision, one state at a time.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import torch
 from open_spiel.python import policy as os_policy
 
 from marl_arena.core.columns import Columns
+from marl_arena.core.recurrent import state_after
 from marl_arena.core.rl_module import DEFAULT_MODULE_ID, MultiRLModule, RLModule
 from marl_arena.env.episode import MultiAgentEpisode
 from marl_arena_envs.openspiel.env import env_options
@@ -98,9 +105,29 @@ class ModulePolicy(os_policy.Policy):
         if not legal:
             raise ValueError(f"Player {player} has no legal action at {state.history_str()!r} "
                              f"of {game_label(self.game)!r}.")
-        probs = self.probabilities(player, self.encoder.vector(state, player)[None],
-                                   self.encoder.mask(state, player)[None])[0]
+        if self._modules[player].is_stateful():
+            probs = self._recurrent_probabilities(player, state)
+        else:
+            probs = self.probabilities(player, self.encoder.vector(state, player)[None],
+                                       self.encoder.mask(state, player)[None])[0]
         return {a: float(probs[a]) for a in legal}
+
+    def _recurrent_probabilities(self, player: int, state: pyspiel.State) -> np.ndarray:
+        """A stateful module's probabilities at ``state``, from the memory its earlier decisions in this game left."""
+        module = self._modules[player]
+        earlier, replay = [], self.game.new_initial_state()
+        for action in state.history():
+            if replay.current_player() == player:
+                earlier.append(self.encoder.vector(replay, player))
+            replay.apply_action(action)
+        device = next(module.parameters(), torch.empty(0)).device
+        mask = torch.as_tensor(self.encoder.mask(state, player)[None], dtype=torch.float32, device=device)
+        batch = {Columns.OBS: torch.as_tensor(self.encoder.vector(state, player)[None], dtype=torch.float32,
+                                              device=device),
+                 Columns.ACTION_MASK: mask, Columns.STATE_IN: state_after(module, earlier).to(device)}
+        with torch.inference_mode():
+            logits = module.forward_inference(batch)[Columns.ACTION_DIST_INPUTS]
+        return self._probs(logits, mask)[0]
 
     def probabilities(self, player: int, vectors: np.ndarray, masks: np.ndarray) -> np.ndarray:
         """Action probabilities, one row per observation (``vectors``: a stack of ``encoder.vector``), zero
@@ -111,6 +138,11 @@ class ModulePolicy(os_policy.Policy):
         mask = torch.as_tensor(masks, dtype=torch.float32, device=device)
         with torch.inference_mode():
             logits = module.forward_inference({Columns.OBS: obs, Columns.ACTION_MASK: mask})[Columns.ACTION_DIST_INPUTS]
+        return self._probs(logits, mask)
+
+    def _probs(self, logits: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+        """Softmax (or one-hot argmax when greedy) over the legal actions, rows as float64 numpy."""
+        with torch.inference_mode():
             logits = logits.float().masked_fill(mask <= 0, float("-inf"))
             if self.greedy:
                 probs = torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).float()
@@ -126,6 +158,9 @@ class ModulePolicy(os_policy.Policy):
             if not index:
                 continue
             chosen = [tabular.states[i] for i in index]
+            if self._modules[player].is_stateful():  # each state's own history: one state at a time
+                tabular.action_probability_array[index] = [self._recurrent_probabilities(player, s) for s in chosen]
+                continue
             vectors = np.stack([self.encoder.vector(s, player) for s in chosen])
             masks = np.stack([self.encoder.mask(s, player) for s in chosen])
             tabular.action_probability_array[index] = self.probabilities(player, vectors, masks)

@@ -31,3 +31,19 @@ class PettingZooAdapter(MultiAgentEnv):
         self._checks = {a: action_check(space) for a, space in self.action_spaces.items()}
         self._starts = {a: discrete_start(space) for a, space in self.action_spaces.items()}
         self._masked = masked_agents(self.observation_spaces)
+        self.state_space = _state_space(env)
+
+    def state(self) -> Any:
+        """The game's global state (PettingZoo's ``state()``)."""
+        if self.state_space is None:
+            raise NotImplementedError(f"PettingZoo game {self.name!r} offers no global state (it has no state_space).")
+        return self.env.state()
+
+
+def _state_space(env: Any) -> gym.Space | None:
+    """The env's ``state_space``, or None where it has none (most classic games)."""
+    try:
+        space = getattr(env, "state_space", None)
+    except Exception:  # wrappers may raise on attributes the inner env lacks
+        return None
+    return space if isinstance(space, gym.Space) else None

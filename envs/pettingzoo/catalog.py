@@ -215,7 +215,16 @@ def make(name: str, env_config: Mapping | None = None) -> MultiAgentEnv:
     others (turn-based classic games) as ``PettingZooEnv``; ``env_config["pettingzoo_api"]``
     (``"aec"`` or ``"parallel"``) picks one explicitly and is not passed to the game.
     """
-    entry = resolve(name)
+    return build(resolve(name), env_config)
+
+
+def build(entry: GameEntry, env_config: Mapping | None = None) -> MultiAgentEnv:
+    """Build the game ``entry`` names with ``env_config`` as its keyword arguments (see ``make``).
+
+    Other plugins whose games are PettingZoo envs (``mpe2``) describe them as a ``GameEntry``
+    and build them here, so every PettingZoo-API game goes through one adapter and one
+    argument check.
+    """
     if env_config is not None and not isinstance(env_config, Mapping):
         raise ValueError(f"The env_config of PettingZoo game {entry.game_id!r} must be a dict, got {env_config!r}.")
     kwargs = dict(env_config or {})

@@ -39,6 +39,8 @@ class AlgorithmConfig:
     reads_offline_data = False
     """Whether the algorithm learns from ``offline_data(input_=...)`` (BC, MARWIL, CQL) rather than its
     runners; then ``input_`` must be set."""
+    supports_recurrent_modules = False
+    """Whether the algorithm's learner trains stateful modules on sequences (``use_lstm``)."""
 
     def __init__(self, algo_class: type | None = None):
         if algo_class is not None:
@@ -79,6 +81,15 @@ class AlgorithmConfig:
         self.minibatch_size: int | None = 128
         self.num_epochs = 1
         self.grad_clip: float | None = None
+        self.learner_class: type | None = None
+        """A subclass of the algorithm's learner to learn with (None: the algorithm's own), e.g. one
+        whose ``compute_loss_for_module`` adds a loss term (examples/custom_loss_learner.py)."""
+        self.learner_config_dict: dict = {}
+        """Settings a custom learner reads (RLlib's name): the algorithm's own learner ignores them."""
+        self.learner_connector: Callable | None = None
+        """A factory ``(observation_space, action_space) -> LearnerConnector`` (or a list of them), called
+        once per learner as in RLlib, of transforms of each module's batch before ``prepare_batch``:
+        intrinsic rewards such as ``marl_arena.connectors.CountBasedCuriosity``."""
         # rl_module()
         self.model_config: DefaultModelConfig | dict | None = None
         self.rl_module_spec: RLModuleSpec | None = None
@@ -153,19 +164,27 @@ class AlgorithmConfig:
                          max_opponents_per_runner=max_opponents_per_runner)
 
     def learners(self, *, num_learners: int = NotProvided, num_gpus_per_learner: float = NotProvided,
-                 num_cpus_per_learner: float = NotProvided) -> "AlgorithmConfig":
-        """Learning: 0 learns in the driver; N > 0 starts N Ray learner actors."""
+                 num_cpus_per_learner: float = NotProvided,
+                 learner_connector: Callable | None = NotProvided) -> "AlgorithmConfig":
+        """Learning: 0 learns in the driver; N > 0 starts N Ray learner actors. ``learner_connector`` as
+        in ``training()`` (RLlib 2.60 moved it here; both places set the one field)."""
         return self._set(num_learners=num_learners, num_gpus_per_learner=num_gpus_per_learner,
-                         num_cpus_per_learner=num_cpus_per_learner)
+                         num_cpus_per_learner=num_cpus_per_learner, learner_connector=learner_connector)
 
     def training(self, *, gamma: float = NotProvided, lr: float = NotProvided,
                  train_batch_size_per_learner: int = NotProvided, train_batch_size: int = NotProvided,
                  minibatch_size: int | None = NotProvided, num_epochs: int = NotProvided,
-                 grad_clip: float | None = NotProvided) -> "AlgorithmConfig":
-        """Optimisation settings common to all algorithms."""
+                 grad_clip: float | None = NotProvided, learner_class: type | None = NotProvided,
+                 learner_config_dict: dict | None = NotProvided,
+                 learner_connector: Callable | None = NotProvided) -> "AlgorithmConfig":
+        """Optimisation settings common to all algorithms, and the learner's custom parts
+        (``learner_class``, ``learner_config_dict``, ``learner_connector``: RLlib's names)."""
+        if learner_config_dict is not NotProvided and learner_config_dict is None:
+            learner_config_dict = {}
         return self._set(gamma=gamma, lr=lr, train_batch_size_per_learner=train_batch_size_per_learner,
                          train_batch_size=train_batch_size, minibatch_size=minibatch_size,
-                         num_epochs=num_epochs, grad_clip=grad_clip)
+                         num_epochs=num_epochs, grad_clip=grad_clip, learner_class=learner_class,
+                         learner_config_dict=learner_config_dict, learner_connector=learner_connector)
 
     def rl_module(self, *, model_config: DefaultModelConfig | dict | None = NotProvided,
                   rl_module_spec: RLModuleSpec | None = NotProvided,
@@ -378,7 +397,30 @@ class AlgorithmConfig:
         if self.env_to_module_connector is not None and not callable(self.env_to_module_connector):
             raise ValueError("env_to_module_connector must be a callable env -> connector, e.g. lambda env: FlattenObservations().")
         DefaultModelConfig.from_any(self.model_config)
+        self._validate_recurrent()
+        self._validate_learner()
         self._validate_offline_data()
+
+    def _validate_recurrent(self) -> None:
+        if self.supports_recurrent_modules:
+            return
+        for module_id in [None, *self.policies]:
+            model_config = self.model_config if module_id is None else self.model_config_for(module_id)
+            if DefaultModelConfig.from_any(model_config).use_lstm:
+                where = "model_config" if module_id is None else f"the model_config of module {module_id!r}"
+                raise ValueError(f"{where} has use_lstm=True, which {type(self).__name__} does not support: its "
+                                 "learner trains on single steps, not sequences. Use PPOConfig, APPOConfig or "
+                                 "IMPALAConfig for recurrent modules, or set use_lstm=False.")
+
+    def _validate_learner(self) -> None:
+        from marl_arena.learners.learner_group import learner_class_for
+
+        learner_class_for(self, getattr(self.algo_class, "learner_class", None))
+        if not isinstance(self.learner_config_dict, dict):
+            raise ValueError(f"learner_config_dict={self.learner_config_dict!r} is not allowed: it must be a dict.")
+        if self.learner_connector is not None and not callable(self.learner_connector):
+            raise ValueError(f"learner_connector={self.learner_connector!r} is not allowed: it must be None or a "
+                             "callable that returns a LearnerConnector, e.g. lambda *args: CountBasedCuriosity().")
 
     def _validate_offline_data(self) -> None:
         if self.input_ is not None and not self.reads_offline_data:

@@ -17,6 +17,7 @@ from marl_arena.core.rl_module import (
     RLModuleSpec,
 )
 from marl_arena.core.actor_critic import ActorCriticModule
+from marl_arena.core.centralized_critic import CentralizedCriticConfig, CentralizedCriticModule
 from marl_arena.core.q_module import DuelingQModule, QModule
 from marl_arena.core.sac_module import SACModule, SingleQSACModule
 
@@ -24,6 +25,8 @@ __all__ = [
     "ActionDistribution",
     "ActorCriticModule",
     "Categorical",
+    "CentralizedCriticConfig",
+    "CentralizedCriticModule",
     "Columns",
     "DEFAULT_MODULE_ID",
     "DefaultModelConfig",

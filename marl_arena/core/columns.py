@@ -24,6 +24,10 @@ class Columns:
     # APPO: the target (old) policy's action-distribution inputs, computed by the learner.
     TARGET_NETWORK_ACTION_DIST_INPUTS = "target_network_action_dist_inputs"
     VF_PREDS = "vf_preds"
+    # Centralized critics: what the value function reads instead of OBS (the global state, or
+    # the team's observations), assembled by the EnvRunner; and the same at the next step.
+    CRITIC_OBS = "critic_obs"
+    NEXT_CRITIC_OBS = "new_critic_obs"
     # Q-learning: Q(s, .) of every action, one row per observation (masking is the user's job).
     QF_PREDS = "qf_preds"
     # SAC's second critic (twin Q), shaped like QF_PREDS.
@@ -35,6 +39,12 @@ class Columns:
     ADVANTAGES = "advantages"
     VALUE_TARGETS = "value_targets"
     EMBEDDINGS = "embeddings"
+    # Recurrent modules: the state a forward pass starts from and the one it ends in, one
+    # flat float32 vector per row (per sequence in training batches), and which steps of a
+    # zero-padded ``[sequences, max_seq_len]`` training batch are real.
+    STATE_IN = "state_in"
+    STATE_OUT = "state_out"
+    LOSS_MASK = "loss_mask"
     # Replay: the discount of an n-step transition's bootstrap value (gamma^m), the rows'
     # buffer slots (prioritized replay updates them) and importance-sampling weights.
     N_STEP_DISCOUNT = "n_step_discount"
@@ -49,3 +59,8 @@ class Columns:
     AGENT_ID = "agent_id"
     MODULE_ID = "module_id"
     T = "t"
+    # Sequence replay (DreamerV3): a row starts an episode (the recurrent state restarts there),
+    # ends one in a terminal state, and the action that led into the row's observation.
+    IS_FIRST = "is_first"
+    IS_TERMINAL = "is_terminal"
+    PREV_ACTIONS = "prev_actions"

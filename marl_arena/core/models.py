@@ -42,6 +42,15 @@ class DefaultModelConfig:
     conv_data_format: str = "channels_last"
     """Axis order of rank-3 observations: ``channels_last`` (HxWxC, gymnasium's and PettingZoo's
     images, the OpenSpiel plugin's planes) or ``channels_first`` (CxHxW)."""
+    use_lstm: bool = False
+    """An LSTM after the encoder (``core.recurrent``): the module keeps a state per agent and
+    episode, and the learners that support it (PPO, APPO, IMPALA) train on sequences of
+    ``max_seq_len`` steps; other algorithms refuse it."""
+    lstm_cell_size: int = 256
+    """Width of the LSTM's hidden and cell state."""
+    max_seq_len: int = 20
+    """Steps per training sequence: the learner cuts each agent's trajectory into chunks of at
+    most this many steps, each starting from the state the runner recorded at its first step."""
 
     def __post_init__(self):
         for name in ("fcnet_activation", "conv_activation"):
@@ -61,6 +70,12 @@ class DefaultModelConfig:
             if not len(self.conv_filters):
                 raise ValueError("DefaultModelConfig.conv_filters=[] has no layer; give at least one "
                                  "[out_channels, kernel, stride] or None for an MLP.")
+        if not isinstance(self.use_lstm, bool):
+            raise ValueError(f"DefaultModelConfig.use_lstm={self.use_lstm!r} must be True or False.")
+        for name in ("lstm_cell_size", "max_seq_len"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"DefaultModelConfig.{name}={value!r} must be a positive int.")
         if any(int(h) <= 0 for h in list(self.fcnet_hiddens) + list(self.head_fcnet_hiddens)):
             raise ValueError(
                 f"DefaultModelConfig layer sizes must be positive, got fcnet_hiddens="

@@ -5,6 +5,10 @@ The graph maps ``obs`` (float32, ``[batch, obs_dim]``) and, for masked action sp
 Discrete actions, ``[mean, log_std]`` for Box actions. Sampling stays with the caller, so
 the exported graph is the same for exploration and greedy play.
 
+A stateful module (``use_lstm``) has one more input and output: ``state_in`` (float32,
+``[batch, state_size]``; zeros, ``get_initial_state()``, at an episode's start) and
+``state_out``, which the caller feeds back as the next step's ``state_in``.
+
 Uses torch's TorchScript-based exporter: it needs no extra package (the dynamo exporter
 needs onnxscript) and handles the default MLP and CNN modules (a CNN reshapes the flat ``obs``
 to its observation's planes inside the graph).
@@ -32,12 +36,19 @@ class _InferenceGraph(torch.nn.Module):
         super().__init__()
         self.module = module
         self.with_mask = with_mask
+        self.stateful = module.is_stateful()
 
-    def forward(self, obs: torch.Tensor, action_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, obs: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        rest = list(rest)
         batch = {Columns.OBS: obs}
+        if self.stateful:
+            batch[Columns.STATE_IN] = rest.pop(0)
         if self.with_mask:
-            batch[Columns.ACTION_MASK] = action_mask
-        return self.module.forward_inference(batch)[Columns.ACTION_DIST_INPUTS]
+            batch[Columns.ACTION_MASK] = rest.pop(0)
+        out = self.module.forward_inference(batch)
+        if self.stateful:
+            return out[Columns.ACTION_DIST_INPUTS], out[Columns.STATE_OUT]
+        return out[Columns.ACTION_DIST_INPUTS]
 
 
 def export_module_onnx(module: RLModule, path: str | os.PathLike | io.BytesIO, with_mask: bool = False) -> None:
@@ -48,19 +59,25 @@ def export_module_onnx(module: RLModule, path: str | os.PathLike | io.BytesIO, w
     obs = torch.zeros(1, flat_dim(module.observation_space), dtype=torch.float32)
     inputs: tuple[torch.Tensor, ...] = (obs,)
     names = ["obs"]
+    outputs = [Columns.ACTION_DIST_INPUTS]
+    initial_state = module.get_initial_state()
+    if initial_state is not None:
+        inputs += (initial_state[None].float(),)
+        names.append(Columns.STATE_IN)
+        outputs.append(Columns.STATE_OUT)
     if with_mask:
         if not hasattr(module.action_space, "n"):
             raise ValueError(f"An action mask needs a Discrete action space, got {module.action_space}.")
         inputs += (torch.ones(1, int(module.action_space.n), dtype=torch.float32),)
         names.append(Columns.ACTION_MASK)
-    axes = {name: {0: "batch"} for name in [*names, Columns.ACTION_DIST_INPUTS]}
+    axes = {name: {0: "batch"} for name in [*names, *outputs]}
     graph = _InferenceGraph(module, with_mask)
     was_training = module.training
     module.eval()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter's deprecation notice
-            torch.onnx.export(graph, inputs, path, input_names=names, output_names=[Columns.ACTION_DIST_INPUTS],
+            torch.onnx.export(graph, inputs, path, input_names=names, output_names=outputs,
                               dynamic_axes=axes, opset_version=_OPSET, dynamo=False)
     finally:
         module.train(was_training)

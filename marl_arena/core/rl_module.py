@@ -64,6 +64,19 @@ class RLModule(nn.Module, abc.ABC):
     def action_distribution(self, dist_inputs: torch.Tensor) -> ActionDistribution:
         """The action distribution that ``dist_inputs`` parameterise."""
 
+    def get_initial_state(self) -> torch.Tensor | None:
+        """The state of a new episode, one flat row, for a module with memory; None without.
+
+        A stateful module takes ``Columns.STATE_IN`` (one row per batch row) in every forward
+        pass and returns ``Columns.STATE_OUT``: the runners keep one state per agent and
+        episode, starting from this one.
+        """
+        return None
+
+    def is_stateful(self) -> bool:
+        """Whether the module has memory (``get_initial_state`` is not None)."""
+        return self.get_initial_state() is not None
+
     def share_submodules(self, modules: "MultiRLModule") -> None:
         """Take sub-networks from other modules of ``modules``; nothing by default.
 

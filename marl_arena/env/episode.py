@@ -43,6 +43,13 @@ class AgentTrajectory:
         self._pending: tuple[Observation, Any, dict] | None = None
         self._pending_reward = 0.0
         self.last_obs: Observation | None = None
+        # A centralized critic's input (Columns.CRITIC_OBS) for the last observation, and for
+        # the next observation of the last completed transition; None for other modules.
+        self._last_critic: np.ndarray | None = None
+        self._final_next_critic: np.ndarray | None = None
+        self.state: np.ndarray | None = None
+        """A recurrent module's state after this agent's last action (None: its initial state).
+        Per agent and per episode, so every agent, opponents' too, starts each episode afresh."""
 
     @property
     def num_completed(self) -> int:
@@ -64,22 +71,30 @@ class AgentTrajectory:
         if self._pending is not None:
             self._pending_reward += reward
 
-    def observe(self, obs: np.ndarray, mask: np.ndarray | None = None) -> None:
-        """The agent must act next on ``obs``: its previous action's transition is complete."""
+    def observe(self, obs: np.ndarray, mask: np.ndarray | None = None, critic_obs: np.ndarray | None = None) -> None:
+        """The agent must act next on ``obs``: its previous action's transition is complete.
+
+        ``critic_obs``: what a centralized critic reads at this step, kept as the transition's
+        ``Columns.CRITIC_OBS`` (and the previous one's ``NEXT_CRITIC_OBS``).
+        """
         if self._pending is not None:
-            self._complete(next_obs=(obs, mask), terminated=False)
+            self._complete(next_obs=(obs, mask), terminated=False, next_critic=critic_obs)
         self.last_obs = (obs, mask)
+        self._last_critic = critic_obs
 
     def act(self, action: Any, extras: dict[str, Any]) -> None:
         """The agent takes ``action`` on its last observation."""
         if self.last_obs is None or self._pending is not None:
             raise RuntimeError("AgentTrajectory.act() needs a fresh observation first.")
+        if self._last_critic is not None:
+            extras = {**extras, Columns.CRITIC_OBS: self._last_critic}
         self._pending = (self.last_obs, action, extras)
         self._pending_reward = 0.0
         self.last_obs = None
         self.num_actions += 1
 
-    def finish(self, terminated: bool, final_obs: np.ndarray | None = None, final_mask: np.ndarray | None = None) -> None:
+    def finish(self, terminated: bool, final_obs: np.ndarray | None = None, final_mask: np.ndarray | None = None,
+               final_critic: np.ndarray | None = None) -> None:
         """The agent is done; its pending action (if any) gets a terminal or truncated end.
 
         Without a final observation a truncated transition bootstraps from the observation
@@ -89,11 +104,14 @@ class AgentTrajectory:
             return
         if self._pending is not None:
             final = (final_obs, final_mask) if final_obs is not None else self._pending[0]
-            self._complete(next_obs=final, terminated=terminated)
+            self._complete(next_obs=final, terminated=terminated,
+                           next_critic=final_critic if final_obs is not None else None)
         self.done = True
 
-    def _complete(self, next_obs: Observation, terminated: bool) -> None:
+    def _complete(self, next_obs: Observation, terminated: bool, next_critic: np.ndarray | None = None) -> None:
         (obs, mask), action, extras = self._pending
+        # Without a next critic input (no final observation) the critic input of the action's own step.
+        self._final_next_critic = next_critic if next_critic is not None else extras.get(Columns.CRITIC_OBS)
         self._obs.append(obs)
         if mask is not None:
             self._masks.append(mask)
@@ -144,6 +162,9 @@ class AgentTrajectory:
             segment[Columns.NEXT_ACTION_MASK] = np.concatenate([masks[1:], next_mask[None]], axis=0)
         for key, values in self._extras.items():
             segment[key] = np.stack(values) if isinstance(values[0], np.ndarray) else np.asarray(values)
+        critic = segment.get(Columns.CRITIC_OBS)
+        if critic is not None:
+            segment[Columns.NEXT_CRITIC_OBS] = np.concatenate([critic[1:], self._final_next_critic[None]], axis=0)
         if lookahead:
             segment[Columns.LOOKAHEAD] = np.arange(n) >= n - held
         keep = slice(n - held, n)
@@ -215,15 +236,19 @@ class MultiAgentEpisode:
         trajectory = self.agents.get(agent_id)
         return trajectory is not None and trajectory.done
 
-    def add_observations(self, outcome: StepOutcome, processed_obs: dict[AgentID, Observation]) -> None:
+    def add_observations(self, outcome: StepOutcome, processed_obs: dict[AgentID, Observation],
+                         critic_obs: dict[AgentID, np.ndarray] | None = None) -> None:
         """Close the transitions of ending agents, then give acting agents their observation.
 
-        ``processed_obs`` maps agent ids to ``(row, action mask or None)``.
+        ``processed_obs`` maps agent ids to ``(row, action mask or None)``; ``critic_obs`` the
+        agents of centralized-critic modules to their critic input at this step.
         """
+        critic_obs = critic_obs or {}
         for agent_id, terminated in outcome.ending.items():
-            self.agents[agent_id].finish(terminated, *processed_obs.get(agent_id, (None, None)))
+            self.agents[agent_id].finish(terminated, *processed_obs.get(agent_id, (None, None)),
+                                         critic_obs.get(agent_id))
         for agent_id in outcome.acting:
-            self.agents[agent_id].observe(*processed_obs[agent_id])
+            self.agents[agent_id].observe(*processed_obs[agent_id], critic_obs.get(agent_id))
 
     def add_actions(self, agent_id: AgentID, action: Any, extras: dict[str, Any]) -> None:
         self.agents[agent_id].act(action, extras)

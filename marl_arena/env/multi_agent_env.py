@@ -38,6 +38,8 @@ class MultiAgentEnv(abc.ABC):
     observation_spaces: dict[AgentID, gym.Space]
     action_spaces: dict[AgentID, gym.Space]
     render_mode: str | None = None
+    state_space: gym.Space | None = None
+    """The space of ``state()``, for envs that offer a global state (PettingZoo's name); None otherwise."""
 
     @abc.abstractmethod
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[MultiAgentDict, MultiAgentDict]:
@@ -54,6 +56,10 @@ class MultiAgentEnv(abc.ABC):
 
     def get_action_space(self, agent_id: AgentID) -> gym.Space:
         return self.action_spaces[agent_id]
+
+    def state(self) -> Any:
+        """The global state (what a centralized critic may read), where ``state_space`` is set."""
+        raise NotImplementedError(f"{type(self).__name__} offers no global state (its state_space is None).")
 
     def render(self) -> Any:
         return None

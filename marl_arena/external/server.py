@@ -130,6 +130,10 @@ class TcpServerEnvRunner:
         self._settings = ServerSettings.from_env_config(dict(config.env_config))
         self.module = module_spec.build()
         self.module.eval()
+        stateful = [mid for mid in self.module.keys() if self.module[mid].is_stateful()]
+        if stateful:  # neither server-side inference nor the clients' ONNX sessions carry a state yet
+            raise ValueError(f"Modules {stateful} have memory (model_config use_lstm=True), which external "
+                             "simulators do not carry between steps yet: serve modules without use_lstm.")
         self._module_lock = threading.Lock()
         modules_to_train = {mid for mid in self.module.keys() if config.is_policy_to_train(mid)}
         self._converter = EpisodeConverter(config, self.module, self._module_lock, modules_to_train)

@@ -2,7 +2,13 @@
 
 An algorithm supplies ``compute_loss_for_module`` (and, where it needs one, a
 ``prepare_batch`` step such as GAE that runs once per batch before the minibatch epochs).
-Each trainable module has its own optimizers and its own epoch/minibatch loop.
+Each trainable module has its own optimizers and its own epoch/minibatch loop. A batch that
+``prepare_batch`` turned into padded sequences (``Columns.LOSS_MASK``, recurrent modules) is
+shuffled by whole sequences, and ``minibatch_size`` counts their steps.
+Learner connectors (``config.learner_connector``, ``marl_arena.connectors.learner_connector``)
+transform each module batch before ``prepare_batch``: a hook that composes with any
+algorithm's learner (curiosity bonuses), where a ``prepare_batch`` override would have to
+be written again for every algorithm.
 Data-parallel learners meet at two seams: ``gradient_reducer`` averages gradients, and
 ``batch_reducer`` sums the batch statistics that must span every learner's shard (PPO's
 advantage standardisation and KL adaptation), so N learners update as one would on the
@@ -28,6 +34,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from marl_arena.connectors.learner_connector import build_learner_connectors
+from marl_arena.core.columns import Columns
 from marl_arena.core.rl_module import MultiRLModuleSpec, RLModule
 
 logger = logging.getLogger(__name__)
@@ -61,6 +69,9 @@ class Learner(abc.ABC):
         self.gradient_reducer: Callable[[RLModule], None] | None = None
         # Sums a tensor over data-parallel learners (an all-reduce); None for a single learner.
         self.batch_reducer: Callable[[torch.Tensor], torch.Tensor] | None = None
+        # config.learner_connector's transforms (intrinsic rewards), run on each module batch
+        # before prepare_batch. Each data-parallel learner runs its own on its shard.
+        self.learner_connectors = build_learner_connectors(config, {mid: self.module[mid] for mid in self.module_ids_to_train})
 
     # ------------------------------------------------------------------ what algorithms provide
     @abc.abstractmethod
@@ -103,11 +114,16 @@ class Learner(abc.ABC):
                 continue
             start = time.perf_counter()
             tensors = {key: torch.as_tensor(value, device=self.device) for key, value in batch.items()}
+            connector_metrics: dict[str, float] = {}
+            for connector in self.learner_connectors:
+                tensors, extra = connector(module_id, tensors)
+                connector_metrics.update(extra)
             tensors = self.prepare_batch(module_id, tensors)
             prepared = time.perf_counter()
             module_metrics = self._update_module(module_id, tensors, num_epochs, minibatch_size)
             module_metrics["prepare_batch_s"] = prepared - start
             module_metrics["minibatch_updates_s"] = time.perf_counter() - prepared
+            module_metrics.update(connector_metrics)
             module_metrics.update(self.after_update(module_id, module_metrics))
             metrics[module_id] = module_metrics
         return metrics
@@ -117,6 +133,9 @@ class Learner(abc.ABC):
         module = self.module[module_id]
         size = len(next(iter(batch.values())))
         step = min(minibatch_size or size, size)
+        mask = batch.get(Columns.LOSS_MASK)
+        if mask is not None:  # whole sequences of a recurrent module: minibatch_size counts their steps
+            step = min(max(1, (minibatch_size or mask.numel()) // mask.shape[1]), size)
         # Diagnostics stay tensors until the end: one device sync per update, not one per value.
         collected: dict[str, list[torch.Tensor]] = {}
         count = 0
@@ -133,7 +152,7 @@ class Learner(abc.ABC):
                     collected.setdefault(key, []).append(torch.as_tensor(value, dtype=torch.float64))
                 count += 1
         metrics = {key: float(torch.stack(values).mean()) for key, values in collected.items()}
-        metrics["num_module_steps_trained"] = float(size)
+        metrics["num_module_steps_trained"] = float(size if mask is None else mask.sum())
         metrics["num_minibatch_updates"] = float(count)
         return metrics
 
@@ -218,6 +237,7 @@ class Learner(abc.ABC):
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
             "extra": self.get_extra_state(),
+            "learner_connectors": [connector.get_state() for connector in self.learner_connectors],
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -233,6 +253,9 @@ class Learner(abc.ABC):
         if state.get("cuda_rng") is not None and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         self.set_extra_state(state["extra"])
+        # A checkpoint written without connectors (or before they existed) restores none.
+        for connector, connector_state in zip(self.learner_connectors, state.get("learner_connectors", [])):
+            connector.set_state(connector_state)
 
 
 def adam(params, lr: float) -> torch.optim.Adam:

@@ -41,6 +41,25 @@ def learner_device(num_gpus_per_learner: float) -> str:
     return "cuda"
 
 
+def learner_class_for(config, algorithm_learner_class: type | None) -> type:
+    """The learner class to build: ``config.learner_class`` when set, else the algorithm's.
+
+    A custom class must subclass the algorithm's learner: the algorithm's training step
+    calls that learner's methods (PPO's KL adaptation, DQN's TD errors) and its loss is
+    what a custom loss term extends.
+    """
+    from marl_arena.learners.learner import Learner
+
+    base = algorithm_learner_class or Learner
+    custom = getattr(config, "learner_class", None)
+    if custom is None:
+        return base
+    if not (isinstance(custom, type) and issubclass(custom, base)):
+        raise ValueError(f"learner_class={custom!r} is not allowed: it must be a subclass of "
+                         f"{base.__module__}.{base.__qualname__}, the learner of this algorithm.")
+    return custom
+
+
 def shard_batches(batches: dict[str, dict[str, np.ndarray]], num_shards: int) -> list[dict[str, dict[str, np.ndarray]]]:
     """Split every module batch into ``num_shards`` contiguous row ranges of equal size.
 
@@ -106,10 +125,14 @@ class _DistributedLearner:
 
 
 class LearnerGroup:
-    """One local Learner, or ``num_learners`` data-parallel Learner actors."""
+    """One local Learner, or ``num_learners`` data-parallel Learner actors.
+
+    ``learner_class`` is the algorithm's; ``config.learner_class``, a subclass of it, replaces it.
+    """
 
     def __init__(self, config, learner_class: type, module_spec: MultiRLModuleSpec, cpus_per_learner: float = 1.0):
         self.config = config
+        learner_class = learner_class_for(config, learner_class)
         self.module_ids_to_train = [mid for mid in module_spec.rl_module_specs if config.is_policy_to_train(mid)]
         self._actors: list = []
         self.local_learner = None

@@ -32,6 +32,7 @@ from marl_arena.core.rl_module import MultiRLModuleSpec, RLModuleSpec
 from marl_arena.env.episode import MultiAgentEpisode, StepOutcome
 from marl_arena.env.registry import EnvContext, env_creator_for
 from marl_arena.offline.writer import EpisodeWriter
+from marl_arena.runners.critic_inputs import CriticInputs
 from marl_arena.runners.module_specs import agent_pipelines, map_agent, mapping_for_runner
 from marl_arena.runners.observation_pipeline import ObservationPipeline
 
@@ -138,11 +139,16 @@ class EnvRunner:
         # Draws the actions of categorical policies (see sample_categorical).
         self._action_rng = np.random.default_rng(None if config.seed is None else config.seed + 7919 * worker_index)
         self._categorical: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._initial_states: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # see _initial_state
         self._envs = [self._make_env(i) for i in range(config.num_envs_per_env_runner)]
         self._pipelines: dict[Any, ObservationPipeline] = agent_pipelines(config, self._envs[0])
         self.module = module_spec.build()
         self.module.eval()
         self._modules_to_train = {mid for mid in self.module.keys() if config.is_policy_to_train(mid)}
+        # Centralized critics' inputs (Columns.CRITIC_OBS), None when no trained module has one.
+        self._critic_inputs = CriticInputs.for_modules(
+            self.module, self._modules_to_train, self._envs[0],
+            {aid: pipeline.observation_space for aid, pipeline in self._pipelines.items()})
         # n-step learners (an off-policy config's n_step) need n-1 steps of look-ahead past a sample's end.
         self._lookahead = max(0, int(getattr(config, "n_step", 1)) - 1)
         self._record_moves = config.record_moves
@@ -286,7 +292,14 @@ class EnvRunner:
             if observed[0][1] is not None:
                 batch[Columns.ACTION_MASK] = torch.from_numpy(np.stack([m for _, m in observed]))
             module = self.module[module_id]
+            initial_state = self._initial_state(module)
+            if initial_state is not None:  # each agent's own state, this episode's
+                trajectories = [self._episodes[i].agents[aid] for i, aid in members]
+                states = np.stack([initial_state if t.state is None else t.state for t in trajectories])
+                batch[Columns.STATE_IN] = torch.from_numpy(states)
             out = module.forward_exploration(batch) if explore else module.forward_inference(batch)
+            if initial_state is not None:
+                states_out = out[Columns.STATE_OUT].numpy()
             dist_inputs = out[Columns.ACTION_DIST_INPUTS]
             dist_inputs_np = dist_inputs.numpy()
             if self._is_categorical(module, dist_inputs):
@@ -301,9 +314,21 @@ class EnvRunner:
                 action = chosen_np[k]
                 actions[i][agent_id] = self._env_action(i, agent_id, action)
                 extras = {Columns.ACTION_LOGP: logp[k], Columns.ACTION_DIST_INPUTS: dist_inputs_np[k]} if keep else {}
+                if initial_state is not None:
+                    trajectories[k].state = states_out[k]
+                    if keep:  # the state the action was taken from: a training sequence may start at any step
+                        extras[Columns.STATE_IN] = states[k]
                 self._episodes[i].add_actions(agent_id, action, extras)
             acted += len(members)
         return actions, acted
+
+    def _initial_state(self, module) -> np.ndarray | None:
+        """A stateful module's initial state as numpy, None without memory (asked once per module object)."""
+        known = self._initial_states.get(module, False)
+        if known is False:
+            initial = module.get_initial_state()
+            known = self._initial_states[module] = None if initial is None else initial.numpy()
+        return known
 
     def _is_categorical(self, module, dist_inputs: torch.Tensor) -> bool:
         """Whether ``module`` acts through a plain Categorical (asked once per module object)."""
@@ -373,7 +398,10 @@ class EnvRunner:
             for k, (i, _) in enumerate(entries):
                 processed[i][agent_id] = (rows[k], None if masks is None else masks[k])
         for i, (outcome, _) in outcomes.items():
-            self._episodes[i].add_observations(outcome, processed[i])
+            episode = self._episodes[i]
+            critic = None if self._critic_inputs is None else self._critic_inputs.rows(
+                self._envs[i], episode.agent_modules, processed[i])
+            episode.add_observations(outcome, processed[i], critic)
             self._acting[i] = outcome.acting
 
     def _pipeline(self, agent_id: Any) -> ObservationPipeline:

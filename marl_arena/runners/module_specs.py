@@ -8,6 +8,7 @@ from marl_arena.core.rl_module import MultiRLModuleSpec, RLModule, RLModuleSpec
 from marl_arena.env.episode import MultiAgentEpisode
 from marl_arena.env.multi_agent_env import MultiAgentEnv
 from marl_arena.env.registry import EnvContext, make_env
+from marl_arena.runners.critic_inputs import fill_critic_widths
 from marl_arena.runners.observation_pipeline import ObservationPipeline, make_connector
 
 
@@ -65,7 +66,8 @@ def module_spec_from_env(config, env: MultiAgentEnv, default_module_class: type[
     for obs_space, act_space, _ in spaces.values():
         if (obs_space, act_space) not in shared:
             shared.append((obs_space, act_space))
-    return _specs_for_policies(config, spaces, shared, default_module_class)
+    specs = _specs_for_policies(config, spaces, shared, default_module_class)
+    return fill_critic_widths(specs, env, {aid: pipeline.observation_space for aid, pipeline in pipelines.items()})
 
 
 def module_spec_for_config(config, default_module_class: type[RLModule]) -> MultiRLModuleSpec:

@@ -20,6 +20,7 @@ from marl_arena.algorithms.ppo.ppo_learner import adapted_kl_coeff
 from marl_arena.core.columns import Columns
 from marl_arena.core.rl_module import RLModule
 from marl_arena.learners.learner import TensorBatch
+from marl_arena.learners.sequences import forward_train_rows, real_steps, sequence_layout
 from marl_arena.learners.target_networks import update_target
 
 
@@ -35,9 +36,10 @@ class APPOLearner(IMPALALearner):
         self._updates = {mid: 0 for mid in self.module_ids_to_train}
 
     def prepare_batch(self, module_id: str, batch: TensorBatch) -> TensorBatch:
+        target = self.target_modules[module_id]
         with torch.no_grad():
             batch[Columns.TARGET_NETWORK_ACTION_DIST_INPUTS] = \
-                self.target_modules[module_id].forward_train(batch)[Columns.ACTION_DIST_INPUTS]
+                forward_train_rows(target, batch, sequence_layout(target, batch))[Columns.ACTION_DIST_INPUTS]
         return super().prepare_batch(module_id, batch)
 
     def vtrace_policy_inputs(self, module_id: str, batch: TensorBatch, fwd_out: TensorBatch) -> torch.Tensor:
@@ -47,6 +49,7 @@ class APPOLearner(IMPALALearner):
     def compute_loss_for_module(self, module_id: str, module: RLModule, batch: TensorBatch,
                                 fwd_out: TensorBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         config = self.config
+        batch, fwd_out = real_steps(batch, fwd_out)  # a recurrent module's padded sequences: their real steps
         dist = module.action_distribution(fwd_out[Columns.ACTION_DIST_INPUTS])
         target_dist = module.action_distribution(batch[Columns.TARGET_NETWORK_ACTION_DIST_INPUTS])
         actions, behaviour_logp = batch[Columns.ACTIONS], batch[Columns.ACTION_LOGP]

@@ -14,6 +14,8 @@ class IMPALAConfig(AlgorithmConfig):
     RLlib) and ``min_sample_timesteps_per_iteration`` env steps.
     """
 
+    supports_recurrent_modules = True
+
     def __init__(self, algo_class: type | None = None):
         if algo_class is None:
             from marl_arena.algorithms.impala.impala import IMPALA

@@ -3,7 +3,10 @@ gradient, value and entropy losses.
 
 V-trace runs over the batch's trajectory segments with the learner's current values; the
 target policy is the learner's current policy here, an older copy in APPO
-(``vtrace_policy_inputs``). Gradients are clipped by global norm at ``grad_clip``."""
+(``vtrace_policy_inputs``). Gradients are clipped by global norm at ``grad_clip``.
+
+A recurrent module (``use_lstm``) is evaluated over its chunks (``learners.sequences``),
+V-trace runs over the rows as for any module, and the updates see whole chunks."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from marl_arena.algorithms.estimators import compute_vtrace, explained_variance
 from marl_arena.core.columns import Columns
 from marl_arena.core.rl_module import RLModule
 from marl_arena.learners.learner import Learner, TensorBatch
+from marl_arena.learners.sequences import forward_train_rows, real_steps, recurrent_values, sequence_layout
 
 
 class IMPALALearner(Learner):
@@ -22,10 +26,15 @@ class IMPALALearner(Learner):
 
     def prepare_batch(self, module_id: str, batch: TensorBatch) -> TensorBatch:
         module = self.module[module_id]
+        layout = sequence_layout(module, batch)
         with torch.no_grad():
-            fwd_out = module.forward_train(batch)
-            values = fwd_out[Columns.VF_PREDS]
-            next_values = module.compute_values(batch[Columns.NEXT_OBS])
+            fwd_out = forward_train_rows(module, batch, layout)
+            if layout is None:
+                values = fwd_out[Columns.VF_PREDS]
+                next_values = module.compute_values(batch[Columns.NEXT_OBS])
+            else:
+                values, next_values = recurrent_values(module, layout, batch[Columns.OBS], batch[Columns.NEXT_OBS],
+                                                       batch[Columns.STATE_IN])
             dist = module.action_distribution(self.vtrace_policy_inputs(module_id, batch, fwd_out))
             target_logp = dist.logp(batch[Columns.ACTIONS])
         behaviour_logp = batch[Columns.ACTION_LOGP].cpu().numpy()
@@ -40,11 +49,12 @@ class IMPALALearner(Learner):
         self._explained_variance = explained_variance(targets, values_np)
         batch[Columns.ADVANTAGES] = torch.as_tensor(advantages, device=self.device)
         batch[Columns.VALUE_TARGETS] = torch.as_tensor(targets, device=self.device)
-        return batch
+        return batch if layout is None else layout.to_sequences(batch)
 
     def compute_loss_for_module(self, module_id: str, module: RLModule, batch: TensorBatch,
                                 fwd_out: TensorBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         config = self.config
+        batch, fwd_out = real_steps(batch, fwd_out)  # a recurrent module's padded sequences: their real steps
         dist = module.action_distribution(fwd_out[Columns.ACTION_DIST_INPUTS])
         logp = dist.logp(batch[Columns.ACTIONS])
         policy_loss = -(logp * batch[Columns.ADVANTAGES]).mean()

@@ -8,6 +8,8 @@ from marl_arena.algorithms.algorithm_config import AlgorithmConfig, NotProvided,
 class PPOConfig(AlgorithmConfig):
     """Proximal Policy Optimisation (clipped objective, GAE, optional adaptive KL penalty)."""
 
+    supports_recurrent_modules = True
+
     def __init__(self, algo_class: type | None = None):
         if algo_class is None:
             from marl_arena.algorithms.ppo.ppo import PPO

@@ -4,7 +4,11 @@ value loss is the squared error capped at ``vf_clip_param`` per row.
 
 The advantages' standardisation and the KL adaptation use statistics of the whole batch,
 summed over data-parallel learners (``sum_over_learners``): N learners on N shards then
-update exactly as one learner on the whole batch, and keep one KL coefficient."""
+update exactly as one learner on the whole batch, and keep one KL coefficient.
+
+A recurrent module (``use_lstm``) trains on sequences (``learners.sequences``): values and
+bootstrap values come from one recurrent pass over each chunk, GAE runs over the rows as
+for any module, and the epochs shuffle whole chunks."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from marl_arena.algorithms.estimators import compute_gae, explained_variance
 from marl_arena.core.columns import Columns
 from marl_arena.core.rl_module import RLModule
 from marl_arena.learners.learner import Learner, TensorBatch
+from marl_arena.learners.sequences import real_steps, recurrent_values, sequence_layout
 
 
 def adapted_kl_coeff(coeff: float, kl: float, kl_target: float) -> float:
@@ -58,12 +63,22 @@ class PPOLearner(Learner):
     def prepare_batch(self, module_id: str, batch: TensorBatch) -> TensorBatch:
         """GAE over the batch; the columns only GAE needs leave the batch, so the epochs do not shuffle them."""
         module = self.module[module_id]
+        layout = sequence_layout(module, batch)
         terminateds = batch.pop(Columns.TERMINATEDS)
         truncateds = batch.pop(Columns.TRUNCATEDS)
-        with torch.no_grad():
-            values = module.compute_values(batch[Columns.OBS])
-            next_values = bootstrap_values(module, values, batch[Columns.OBS], batch.pop(Columns.NEXT_OBS),
-                                           terminateds)
+        if layout is not None:
+            with torch.no_grad():
+                values, next_values = recurrent_values(module, layout, batch[Columns.OBS], batch.pop(Columns.NEXT_OBS),
+                                                       batch[Columns.STATE_IN])
+        else:
+            # A centralized critic's value reads the critic column and bootstraps from the next one.
+            critic = Columns.CRITIC_OBS in batch
+            next_obs = batch.pop(Columns.NEXT_OBS)
+            value_in = batch[Columns.CRITIC_OBS] if critic else batch[Columns.OBS]
+            next_in = batch.pop(Columns.NEXT_CRITIC_OBS) if critic else next_obs
+            with torch.no_grad():
+                values = module.compute_values(value_in)
+                next_values = bootstrap_values(module, values, value_in, next_in, terminateds)
         advantages, targets = compute_gae(
             batch.pop(Columns.REWARDS).cpu().numpy(), values.cpu().numpy(), next_values.cpu().numpy(),
             terminateds.cpu().numpy(), truncateds.cpu().numpy(), self.config.gamma, self.config.lambda_,
@@ -72,7 +87,7 @@ class PPOLearner(Learner):
         self._explained_variance = explained_variance(targets, values.cpu().numpy())
         batch[Columns.ADVANTAGES] = self._standardize(torch.as_tensor(advantages, device=self.device))
         batch[Columns.VALUE_TARGETS] = torch.as_tensor(targets, device=self.device)
-        return batch
+        return batch if layout is None else layout.to_sequences(batch)
 
     def _standardize(self, advantages: torch.Tensor) -> torch.Tensor:
         """(A - mean) / std, both over every learner's rows (std with Bessel's correction)."""
@@ -86,6 +101,7 @@ class PPOLearner(Learner):
     def compute_loss_for_module(self, module_id: str, module: RLModule, batch: TensorBatch,
                                 fwd_out: TensorBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         config = self.config
+        batch, fwd_out = real_steps(batch, fwd_out)  # a recurrent module's padded sequences: their real steps
         dist = module.action_distribution(fwd_out[Columns.ACTION_DIST_INPUTS])
         old_dist = module.action_distribution(batch[Columns.ACTION_DIST_INPUTS])
         logp = dist.logp(batch[Columns.ACTIONS])
