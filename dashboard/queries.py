@@ -75,7 +75,22 @@ def standings(store: LeagueStore) -> Standings:
     rows = leaderboard(players, results, store.latest_ratings(), store.meta(FIT_KEY))
     board = pd.DataFrame(rows, columns=[c for c in LEADERBOARD_COLUMNS if c != "status"])
     board.insert(3, "status", [_status(players[pid]) for pid in board["player"]])
+    if "teams" in (store.game() or {}):  # a team league: each player's side and members
+        metadata = {pid: store.player_metadata(pid) for pid in board["player"]}
+        board["side"] = [metadata[pid].get("side") or "either" for pid in board["player"]]
+        board["members"] = [team_members(metadata[pid]) for pid in board["player"]]
     return Standings(board, payoff)
+
+
+def team_members(metadata: dict[str, Any]) -> str:
+    """A team player's members as ``agent: module`` pairs, one string for a table cell."""
+    return ", ".join(f"{agent}: {module}" for agent, module in metadata.get("members", {}).items())
+
+
+def team_sides(store: LeagueStore) -> dict[str, list[str]] | None:
+    """A team league's sides (side -> agents) when they are asymmetric (a leaderboard each); else None."""
+    teams = (store.game() or {}).get("teams")
+    return None if not teams or teams["symmetric"] else teams["sides"]
 
 
 def rating_lines(store: LeagueStore, players: list[str], max_points: int = 400) -> dict[str, pd.DataFrame]:

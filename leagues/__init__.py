@@ -6,3 +6,6 @@ runs the same way (``marl-arena league run my_league.py``).
 """
 
 NAMES = ("take_away", "rock_paper_scissors", "kuhn_poker", "leduc_poker", "connect_four", "tic_tac_toe")
+
+TEAM_NAMES = ("simple_tag",)
+"""Ready-made leagues whose players are teams of two sides (``LeagueConfig.sides``), run the same way."""

@@ -126,10 +126,10 @@ def _league_module(name_or_script: str):
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     else:
-        from marl_arena_leagues import NAMES
+        from marl_arena_leagues import NAMES, TEAM_NAMES
 
-        if name_or_script not in NAMES:
-            raise ValueError(f"Unknown league {name_or_script!r}; ready-made leagues: {', '.join(NAMES)}, "
+        if name_or_script not in NAMES + TEAM_NAMES:
+            raise ValueError(f"Unknown league {name_or_script!r}; ready-made leagues: {', '.join(NAMES + TEAM_NAMES)}, "
                              "or give a script path ending in .py.")
         module = importlib.import_module(f"marl_arena_leagues.{name_or_script}")
     for attribute in ("make_config", "ITERATIONS"):
@@ -148,7 +148,8 @@ def league_run(args: argparse.Namespace) -> int:
     if args.address is not None:
         config.cluster(address=args.address)
     if args.env_runners is not None:
-        config.trainer_config.env_runners(num_env_runners=args.env_runners)
+        for trainer in (config.trainer_config, *config.side_trainers.values()):
+            trainer.env_runners(num_env_runners=args.env_runners)
     league = config.build()
     print(f"league {args.league} in {directory} (resuming at iteration {league.iteration})"
           if league.iteration else f"league {args.league} in {directory}")
@@ -167,7 +168,11 @@ def league_run(args: argparse.Namespace) -> int:
     try:
         with _progress_bar(iterations, f"league {args.league}", args.quiet) as bar:
             league.run(iterations, show)
-        print(format_leaderboard(league.leaderboard()))
+        if league.layout is not None and not league.layout.symmetric:  # a predator is only rated against prey
+            for side in league.layout.sides:
+                print(f"side {side}:\n{format_leaderboard(league.leaderboard(side))}")
+        else:
+            print(format_leaderboard(league.leaderboard()))
         print(f"{league.store.count_matches()} matches stored in {directory}")
     finally:
         league.stop()
@@ -180,7 +185,14 @@ def league_status(args: argparse.Namespace) -> int:
 
     store = LeagueStore(args.dir, read_only=True)
     try:
-        print(format_leaderboard(store_leaderboard(store)))
+        rows = store_leaderboard(store)
+        teams = (store.game() or {}).get("teams")
+        if teams and not teams["symmetric"]:  # a team league with asymmetric sides: a leaderboard per side
+            sides = {row["player"]: store.player_metadata(row["player"]).get("side") for row in rows}
+            for side in teams["sides"]:
+                print(f"side {side}:\n{format_leaderboard([r for r in rows if sides[r['player']] == side])}")
+        else:
+            print(format_leaderboard(rows))
         print(f"{store.count_matches()} matches")
     finally:
         store.close()
@@ -261,7 +273,7 @@ def make_parser() -> argparse.ArgumentParser:
     league_parser = commands.add_parser("league", help="run a league or show a stored one")
     league_commands = league_parser.add_subparsers(dest="league_command", required=True)
     run_parser = league_commands.add_parser("run", help="run a ready-made league by name, or a league script")
-    run_parser.add_argument("league", help="take_away, rock_paper_scissors, kuhn_poker, leduc_poker, connect_four, "
+    run_parser.add_argument("league", help="take_away, rock_paper_scissors, kuhn_poker, leduc_poker, connect_four, simple_tag, "
                                            "tic_tac_toe or a .py script defining make_config(directory) and ITERATIONS")
     run_parser.add_argument("--dir", help="league directory (default league_runs/<name>); an existing one resumes")
     run_parser.add_argument("--iterations", type=int, help="iterations to run (default: the league's own)")

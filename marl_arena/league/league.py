@@ -44,6 +44,8 @@ from marl_arena.league.meta_solvers import get_meta_solver
 from marl_arena.league.module_specs import player_spec, space_to_json, spec_to_json
 from marl_arena.league.psro import MetaGame
 from marl_arena.league.store import LeagueStore, MatchRecord, StoreError
+from marl_arena.league.teams import (Team, TeamDraw, TeamLayout, agent_module_specs, member_roles_json,
+                                     side_opponents)
 from marl_arena.runners.env_runner import EnvRunner, EpisodeStats, WeightsRef
 from marl_arena.runners.resources import ActorRequest, cluster_resources, divide_resources, ensure_ray, node_cpus
 
@@ -103,13 +105,20 @@ class SeatAssignment:
 
 
 class League:
-    """A two-seat league over a store directory; ``run(iterations)`` trains every trainable player."""
+    """A two-seat league over a store directory; ``run(iterations)`` trains every trainable player.
+
+    With ``LeagueConfig.sides`` its players are teams of two sides (``marl_arena.league.teams``):
+    ``layout`` holds the sides, and each player's team and side come from the store.
+    """
 
     def __init__(self, config: LeagueConfig):
         config.validate()
         self.config = config.copy()
         directory = pathlib.Path(self.config.store_path)
-        self.seats = self._seats()
+        self.layout: TeamLayout | None = self._team_layout()
+        """The two sides of a team league; None in a two-seat league."""
+        self.seats = self._seats() if self.layout is None else self.layout.names
+        self._agent_spec_cache: dict[str | None, dict[Any, RLModuleSpec]] = {}
         self.store = LeagueStore(directory)
         self.store.verify_all_snapshots()  # before any write: a bad snapshot fails the start
         self.directory = directory
@@ -121,6 +130,10 @@ class League:
         if not self.store.players():
             self._create_roster()
         self.players = {p.id: p for p in self.store.players()}
+        self._teams: dict[str, Team] = {}
+        self._player_sides: dict[str, str | None] = {}
+        for pid in self.players:
+            self._load_team(pid)
         self.payoff = payoff_from_matches(self.players, self.store.matches())
         self.elo = {pid: INITIAL_ELO for pid in self.players} | self.store.latest_ratings()
         self.iteration = max((it for it, _ in self._all_metrics()), default=0)
@@ -153,17 +166,93 @@ class League:
             )
         return seats
 
+    def _team_layout(self) -> TeamLayout | None:
+        if self.config.team_sides is None:
+            return None
+        env = make_env(self.config.env, self.config.env_config)
+        try:
+            return TeamLayout.resolve(self.config.team_sides, env)
+        finally:
+            env.close()
+
     def _create_roster(self) -> None:
+        """The roster's players; in a team league with asymmetric sides, the whole roster once per side
+        (ids prefixed by the side: ``predators_main_0``), each a team whose members go into its metadata."""
         now = time.time()
         roster = [("main_agent", "main", self.config.main_agents),
                   ("main_exploiter", "main_exploiter", self.config.main_exploiters),
                   ("league_exploiter", "league_exploiter", self.config.league_exploiters)]
-        for kind, prefix, count in roster:
-            for index in range(count):
-                self.store.add_player(PlayerInfo(f"{prefix}_{index}", kind, created=now))
-        for name, module_class in self.config.scripted.items():
-            self.store.add_player(PlayerInfo(name, "scripted", created=now, frozen=True),
-                                  metadata={"module_class": object_path(module_class)})
+        for side in (self.layout.home_sides() if self.layout is not None else [None]):
+            prefix_side = f"{side}_" if side is not None else ""
+            for kind, prefix, count in roster:
+                for index in range(count):
+                    pid = f"{prefix_side}{prefix}_{index}"
+                    self.store.add_player(PlayerInfo(pid, kind, created=now), metadata=self._team_metadata(pid, side))
+            for name, module_class in self.config.scripted.items():
+                pid = f"{prefix_side}{name}"
+                self.store.add_player(PlayerInfo(pid, "scripted", created=now, frozen=True),
+                                      metadata={"module_class": object_path(module_class),
+                                                **self._team_metadata(pid, side)})
+
+    def _team_metadata(self, pid: str, side: str | None) -> dict[str, Any]:
+        """A team player's side and members for the store (nothing in a two-seat league)."""
+        return {} if self.layout is None else self.layout.metadata(side, self.layout.team(pid, side))
+
+    def _load_team(self, pid: str) -> None:
+        """Player ``pid``'s side (from the store) and team (from the layout), in a team league."""
+        if self.layout is None or self.players[pid].kind == "human":
+            return
+        side = self.store.player_metadata(pid).get("side")
+        if side is not None and side not in self.layout.sides:
+            raise StoreError(f"Player {pid!r} in {self.directory} plays side {side!r}, which the league's sides "
+                             f"{list(self.layout.sides)} do not have.")
+        self._player_sides[pid] = side
+        self._teams[pid] = self.layout.team(pid, side)
+
+    def _agent_specs(self, side: str | None) -> dict[Any, RLModuleSpec]:
+        """For the trainer of ``side``'s players: the spec a module playing each agent is built with."""
+        if side not in self._agent_spec_cache:
+            self._agent_spec_cache[side] = agent_module_specs(self.config.trainer_for(side), self.config.env,
+                                                              self.config.env_config)
+        return self._agent_spec_cache[side]
+
+    def _module_spec(self, module_id: str, agent: Any, side: str | None, scripted: str | None = None) -> RLModuleSpec:
+        """The spec of a team module that plays ``agent`` for a player of ``side`` (``scripted``: a class path)."""
+        base = self._agent_specs(side)[agent]
+        return player_spec(base, "scripted" if scripted else "trained", {"module_class": scripted})
+
+    def _team_specs(self, pid: str) -> dict[str, RLModuleSpec]:
+        """The specs of player ``pid``'s own modules (not the fixed members')."""
+        side, team = self._player_sides[pid], self._teams[pid]
+        scripted = (self.store.player_metadata(pid)["module_class"] if self.players[pid].kind == "scripted" else None)
+        return {module_id: self._module_spec(module_id, agent, side, scripted)
+                for module_id, agent in self.layout.module_agents(team).items() if module_id in
+                self.layout.trained_modules(team)}
+
+    def _fixed_specs(self, side: str | None) -> dict[str, RLModuleSpec]:
+        """Every fixed member's and neutral agent's module spec."""
+        return {module_id: self._module_spec(module_id, agent, side, object_path(module_class))
+                for module_id, (agent, module_class) in self.layout.fixed_modules().items()}
+
+    def _meets(self, learner: str, pid: str) -> bool:
+        """Whether ``learner`` may be matched with ``pid``: always, unless they are on the same one of
+        two asymmetric sides."""
+        if self.layout is None or self.layout.symmetric:
+            return True
+        return self._player_sides.get(learner) != self._player_sides.get(pid)
+
+    def _probe_opponent(self, learner: str) -> str:
+        """The team a trainer's policies start with for the other side, so every agent maps to a module
+        when the trainer is built: the learner itself for symmetric sides, else the other side's first
+        trainable or scripted player."""
+        side = self._player_sides[learner]
+        if side is None:
+            return learner
+        for pid, player in self.players.items():
+            if self._player_sides.get(pid, side) != side and player.kind in ("main_agent", "main_exploiter",
+                                                                             "league_exploiter", "scripted"):
+                return pid
+        raise ValueError(f"Side {side!r} of learner {learner!r} has no opponent: the other side has no players.")
 
     def _all_metrics(self):
         for pid in self.players:
@@ -219,20 +308,25 @@ class League:
                 for pid in trainable}
 
     def _build_trainer(self, learner: str) -> Algorithm:
-        config = self.config.trainer_config.copy()
+        side = self._player_sides.get(learner)
+        config = self.config.trainer_for(side).copy()
         config.environment(self.config.env, env_config=self.config.env_config)
         if learner in self._shares:
             share = self._shares[learner]
             config.env_runners(num_cpus_per_env_runner=share["env_cpus"])
             config.learners(num_cpus_per_learner=share["learner_cpus"], num_gpus_per_learner=share["learner_gpus"])
         config.env_runners(max_opponents_per_runner=self.config.max_opponents_per_runner)
-        config.multi_agent(policies=[learner], policies_to_train=[learner],
-                           policy_mapping_fn=OpponentDraw(learner, {learner: 1.0}, self.seats, self.config.seed))
+        if self.layout is None:
+            config.multi_agent(policies=[learner], policies_to_train=[learner],
+                               policy_mapping_fn=OpponentDraw(learner, {learner: 1.0}, self.seats, self.config.seed))
+            config.env_runners(record_moves=True)  # every match is stored with its moves, for replays
+        else:
+            self._team_policies(config, learner)
         config.debugging(seed=self.config.seed)
-        config.env_runners(record_moves=True)  # every match is stored with its moves, for replays
         algo = config.build_algo()
         try:
-            self._check_observation_layout(algo.module_spec.rl_module_specs[learner].observation_space)
+            first = algo.learner_group.module_ids_to_train[0]
+            self._check_observation_layout(algo.module_spec.rl_module_specs[first].observation_space, side)
         except ValueError:  # StoreError, or a space the store cannot describe
             algo.stop()
             raise
@@ -240,9 +334,20 @@ class League:
         if (checkpoint / METADATA).exists():
             algo.restore_from_path(str(checkpoint))
         for pid, player in self.players.items():
-            if pid != learner and player.kind != "human":  # a person plays from the dashboard, not here
+            if pid != learner and player.kind != "human" and self._meets(learner, pid):  # a person: from the dashboard
                 self._add_opponent(algo, pid)
         return algo
+
+    def _team_policies(self, config: Any, learner: str) -> None:
+        """A team trainer's modules: the learner's own (trained), the fixed ones, and one opponent team,
+        so that the probe of the env's agents at build time maps every agent to a module."""
+        probe = self._probe_opponent(learner)
+        policies = self._team_specs(learner) | self._fixed_specs(self._player_sides[learner])
+        policies |= {m: spec for m, spec in self._team_specs(probe).items() if m not in policies}
+        config.multi_agent(policies=policies, policies_to_train=self.layout.trained_modules(self._teams[learner]),
+                           policy_mapping_fn=TeamDraw(learner, {probe: 1.0}, self.layout,
+                                                      {pid: self._teams[pid] for pid in {learner, probe}},
+                                                      dict(self._player_sides), self.config.seed))
 
     def _snapshot_iteration(self, learner: str) -> int:
         """The iteration at which ``learner``'s latest snapshot was frozen (0 if none): the last that had
@@ -275,12 +380,15 @@ class League:
         record = {"env": env, "env_config": self.config.env_config, "elo_k": self.config.elo_k}
         try:
             record["module_spec"] = spec_to_json(base)
+            if self.layout is not None:
+                record["teams"] = member_roles_json(self.layout) | {"module_specs": {
+                    side: spec_to_json(self._first_member_spec(side)) for side in self.layout.names}}
             self.store.set_game(record)
         except (TypeError, ValueError) as error:  # an env config or model config that JSON cannot hold
             logger.warning("The store keeps no game record (%s): its players cannot be rebuilt outside "
                            "this league, e.g. to play against them in the dashboard.", error)
 
-    def _check_observation_layout(self, observation_space: Any) -> None:
+    def _check_observation_layout(self, observation_space: Any, side: str | None = None) -> None:
         """Refuse to resume a store whose players saw differently shaped observations.
 
         Weights of the same size load whatever order their inputs come in, so a change in
@@ -288,7 +396,12 @@ class League:
         league with silently scrambled players. Bounds may change; shapes and dtypes may not.
         Checked when the first trainer is built, before it restores any weights.
         """
-        stored = (self.store.game() or {}).get("module_spec", {}).get("observation_space")
+        game = self.store.game() or {}
+        if self.layout is not None:  # a side's own spec: sides may see differently
+            game = game.get("teams", {}).get("module_specs", {}).get(side or self.layout.names[0], {})
+            stored = game.get("observation_space")
+        else:
+            stored = game.get("module_spec", {}).get("observation_space")
         if stored is None:  # a new league, or one whose spaces JSON could not describe
             return
         space = space_to_json(observation_space)
@@ -300,12 +413,22 @@ class League:
             "the wrong layout. Start a new league directory (or run the version that wrote it)."
         )
 
+    def _first_member_spec(self, side: str) -> RLModuleSpec:
+        """The spec of the first trained member of ``side``'s teams (what the layout check compares)."""
+        home = None if self.layout.symmetric else side
+        team = self.layout.team("_", home)
+        agent = self.layout.module_agents(team)[self.layout.trained_modules(team)[0]]
+        return self._agent_specs(home)[agent]
+
     def _add_opponent(self, algo: Algorithm, pid: str) -> None:
         """Seat player ``pid`` in ``algo``'s runners as a frozen module.
 
         Other trainable players start from fresh weights here; their current weights are
         sent before every iteration (``_refresh_trainable_opponents``).
         """
+        if self.layout is not None:
+            self._add_team_opponent(algo, pid)
+            return
         base = algo.module_spec.rl_module_specs[algo.learner_group.module_ids_to_train[0]]
         player = self.players[pid]
         spec = player_spec(base, player.kind, self.store.player_metadata(pid))
@@ -316,6 +439,40 @@ class League:
                 self._sources[pid] = self._distributable(self._frozen_weights(pid, spec))
             weights = self._sources[pid]
         algo.add_module(pid, weights, spec)
+
+    def _add_team_opponent(self, algo: Algorithm, pid: str) -> None:
+        """Seat team ``pid``'s own modules in ``algo``'s runners (those not there yet), frozen."""
+        for module_id, spec in self._team_specs(pid).items():
+            if module_id in algo.config.policies:
+                continue
+            if self.players[pid].trainable:
+                weights = spec.build().state_dict()
+            else:
+                if module_id not in self._sources:
+                    self._sources[module_id] = self._distributable(self._frozen_team_weights(pid)[module_id])
+                weights = self._sources[module_id]
+            algo.add_module(module_id, weights, spec)
+
+    def _frozen_team_weights(self, pid: str) -> dict[str, dict[str, Any]]:
+        """A frozen team's weights by module id: a scripted team's own, a snapshot's from the store,
+        where they are kept by module id without the player's prefix (``""``, ``"/adversary_0"``)."""
+        if self.players[pid].kind == "scripted":
+            return {module_id: spec.build().state_dict() for module_id, spec in self._team_specs(pid).items()}
+        stored = self.store.load_snapshot(self.store.player_snapshot(pid))
+        return {pid + suffix: weights for suffix, weights in stored.items()}
+
+    def _player_weights(self, pid: str) -> dict[str, dict[str, Any]]:
+        """A trainable player's current weights by module id: its one module, or its team's trained ones."""
+        modules = [pid] if self.layout is None else self.layout.trained_modules(self._teams[pid])
+        return self.trainers[pid].learner_group.get_weights(modules)
+
+    def _stored_weights(self, pid: str) -> dict[str, Any]:
+        """What the store keeps of a trainable player's weights: its module's state dict, or a team's
+        state dicts by module id without the player's prefix."""
+        weights = self._player_weights(pid)
+        if self.layout is None:
+            return weights[pid]
+        return {module_id[len(pid):]: state for module_id, state in weights.items()}
 
     def _frozen_weights(self, pid: str, spec: RLModuleSpec) -> dict[str, Any]:
         """A frozen player's weights where the league keeps them: a bot's own, a snapshot's in the store.
@@ -354,9 +511,18 @@ class League:
         self._refresh_trainable_opponents()
         distributions = {}
         for learner, algo in self.trainers.items():
-            distributions[learner] = distribution = self._matchmaker(learner, list(self.players.values()), self.payoff)
-            algo.set_policy_mapping_fn(OpponentDraw(learner, dict(distribution), self.seats,
-                                                    int(self._rng.integers(2**31))))
+            if self.layout is None:
+                distributions[learner] = distribution = self._matchmaker(learner, list(self.players.values()),
+                                                                         self.payoff)
+                algo.set_policy_mapping_fn(OpponentDraw(learner, dict(distribution), self.seats,
+                                                        int(self._rng.integers(2**31))))
+            else:
+                distributions[learner] = distribution = side_opponents(
+                    self._matchmaker, learner, [p for p in self.players.values() if p.id in self._teams],
+                    self.payoff, self._player_sides)
+                teams = {pid: self._teams[pid] for pid in {learner, *distribution}}
+                algo.set_policy_mapping_fn(TeamDraw(learner, dict(distribution), self.layout, teams,
+                                                    dict(self._player_sides), int(self._rng.integers(2**31))))
         if self._pool is not None:
             futures = {pid: self._pool.submit(algo.train) for pid, algo in self.trainers.items()}
             results = {pid: future.result() for pid, future in futures.items()}
@@ -377,7 +543,7 @@ class League:
             snapshot = self._maybe_snapshot(learner, algo, distributions[learner], steps)
             algo.save_to_path(str(self.directory / TRAINER_DIR / learner))  # after a snapshot's reset, which it keeps
             # The current weights in the store too, so that readers (the dashboard) can play the agent as it is now.
-            self.store.save_latest_weights(learner, algo.learner_group.get_weights([learner])[learner])
+            self.store.save_latest_weights(learner, self._stored_weights(learner))
             players[learner] = {"matches": len(matches[learner]), "elo": self.elo[learner],
                                 "opponents": distributions[learner], "snapshot": snapshot,
                                 "episode_return_mean": result["env_runners"]["episode_return_mean"]}
@@ -387,23 +553,38 @@ class League:
         """Send every trainer's current weights to the runners of every other trainer."""
         if len(self.trainers) < 2:
             return
-        current = {pid: algo.learner_group.get_weights([pid])[pid] for pid, algo in self.trainers.items()}
+        current = {pid: self._player_weights(pid) for pid in self.trainers}
         if self._remote_runners:
             import ray
 
-            refs = {pid: ray.put({pid: weights}) for pid, weights in current.items()}  # once, for every runner
+            refs = {pid: ray.put(weights) for pid, weights in current.items()}  # once, for every runner
         for learner, algo in self.trainers.items():
             for pid in current:
-                if pid != learner:
-                    weights = refs[pid] if self._remote_runners else {pid: current[pid]}
+                if pid != learner and self._meets(learner, pid):
+                    weights = refs[pid] if self._remote_runners else current[pid]
                     algo.env_runner_group.foreach_runner("set_weights", weights)
 
     def _match(self, episode: EpisodeStats) -> MatchRecord | None:
+        if self.layout is not None:
+            return self._team_match(episode)
         if any(seat not in episode.agent_modules for seat in self.seats):
             return None  # a game in which one seat never appeared is not a match
         return MatchRecord(env=str(self.config.env), players=tuple(episode.agent_modules[s] for s in self.seats),
                            returns=tuple(episode.agent_returns[s] for s in self.seats), length=episode.length,
                            iteration=self.iteration, moves=self._moves(episode))
+
+    def _team_match(self, episode: EpisodeStats) -> MatchRecord | None:
+        """A team game as a match: the player of each side, each side's mean return, the side-0 score."""
+        owners = {module_id: pid for pid, team in self._teams.items() for module_id in self.layout.trained_modules(team)}
+        players = []
+        for agents in self.layout.sides.values():
+            played = [owners[episode.agent_modules[a]] for a in agents if episode.agent_modules.get(a) in owners]
+            if not played:
+                return None  # a game in which one side never appeared is not a match
+            players.append(played[0])
+        returns = self.layout.side_returns(episode.agent_returns)
+        return MatchRecord(env=str(self.config.env), players=tuple(players), returns=returns, length=episode.length,
+                           iteration=self.iteration, outcome=self.layout.score(returns))
 
     def _moves(self, episode: EpisodeStats) -> tuple[tuple[int, int], ...] | None:
         """The episode's moves as ``(seat index, action)``; None unless every action is one integer."""
@@ -514,19 +695,28 @@ class League:
         return sum(self.payoff.stats(pid, other).games for other in self.players if other != pid)
 
     def freeze(self, learner: str, steps: int) -> str:
-        """Freeze ``learner``'s current weights into a new snapshot player, added to every trainer."""
-        weights = self.trainers[learner].learner_group.get_weights([learner])[learner]
+        """Freeze ``learner``'s current weights (a team's: all its trained modules) into a new snapshot
+        player, added to every trainer."""
+        weights = self._stored_weights(learner)
         digest = self.store.save_snapshot(learner, weights)
         version = sum(p.parent == learner for p in self.players.values()) + 1
         snapshot = PlayerInfo(f"{learner}_v{version}", "snapshot", parent=learner, created=time.time(),
                               step=steps, frozen=True)
-        self.store.add_player(snapshot, snapshot=digest, rating=self.elo[learner])  # starts at its parent's Elo
+        side = self._player_sides.get(learner)
+        self.store.add_player(snapshot, snapshot=digest, rating=self.elo[learner],  # starts at its parent's Elo
+                              metadata=self._team_metadata(snapshot.id, side))
         self.players[snapshot.id] = snapshot
         self.payoff.add_player(snapshot.id)
         self.elo[snapshot.id] = self.elo[learner]
-        self._sources[snapshot.id] = source = self._distributable(weights)
-        for algo in self.trainers.values():
-            algo.add_module(snapshot.id, source)
+        if self.layout is None:
+            self._sources[snapshot.id] = source = self._distributable(weights)
+            for algo in self.trainers.values():
+                algo.add_module(snapshot.id, source)
+        else:
+            self._load_team(snapshot.id)
+            for pid, algo in self.trainers.items():
+                if self._meets(pid, snapshot.id):
+                    self._add_team_opponent(algo, snapshot.id)
         self._steps_at_snapshot[learner] = steps
         self._games_at_snapshot[learner] = self._games_played(learner)
         self._iteration_at_snapshot[learner] = self.iteration
@@ -547,6 +737,9 @@ class League:
         This is how bots that never train still meet each other (a rating ladder of fixed
         bots, the cycle of rock-, paper- and scissors-only players).
         """
+        if self.layout is not None:
+            raise ValueError("play_matches seats two players in two seats; a team league's games are played by "
+                             "its trainers (sides(...)), and evaluation games between teams are not supported yet.")
         for pid in (a, b):
             if pid not in self.players:
                 raise ValueError(f"No player {pid!r} in this league; players: {sorted(self.players)}.")
@@ -579,9 +772,24 @@ class League:
         return spec, self._frozen_weights(pid, spec)
 
     # ------------------------------------------------------------------ reading
-    def leaderboard(self) -> list[dict[str, Any]]:
-        """Players by calibrated rating, with Elo and results (see ``leaderboard.leaderboard``)."""
-        return leaderboard(self.players, self.store.versioned_results(), self.elo, self.store.meta(FIT_KEY))
+    def leaderboard(self, side: str | None = None) -> list[dict[str, Any]]:
+        """Players by calibrated rating, with Elo and results (see ``leaderboard.leaderboard``).
+
+        In a team league each row also names the player's side (None: either side) and
+        members; ``side`` keeps the players of one side, the leaderboard that means something
+        when sides are asymmetric (a predator is only ever rated against prey).
+        """
+        rows = leaderboard(self.players, self.store.versioned_results(), self.elo, self.store.meta(FIT_KEY))
+        if self.layout is None:
+            if side is not None:
+                raise ValueError(f"leaderboard(side={side!r}): this league has no sides.")
+            return rows
+        if side is not None and side not in self.layout.sides:
+            raise ValueError(f"leaderboard(side={side!r}): the league's sides are {list(self.layout.sides)}.")
+        for row in rows:
+            row["side"] = self._player_sides.get(row["player"])
+            row["members"] = self._teams.get(row["player"], {})
+        return [row for row in rows if side is None or row["side"] == side]
 
     def pool_mixture(self, meta_solver: str | Callable = "nash", players: list[str] | None = None, *,
                      episodes: int = 100, exact: bool = True) -> dict[str, float]:

@@ -18,13 +18,14 @@ from marl_arena.core.rl_module import RLModule
 from marl_arena.league.matchmaking import get_matchmaker, pfsp
 from marl_arena.league.meta_solvers import get_meta_solver
 from marl_arena.league.psro import PSROEpochs
+from marl_arena.league.teams import SidesConfig
 
 PSRO_EPOCH_OPTIONS = ("oracle_iterations", "oracle_env_steps", "meta_game_episodes")
 """Options of ``matchmaking("psro", ...)`` that set the League's epochs (``PSROEpochs``), not the matchmaker's."""
 
 
 class LeagueConfig:
-    """Settings of a two-seat league; validated when a League is built."""
+    """Settings of a two-seat league, or of a team league with ``sides``; validated when a League is built."""
 
     def __init__(self):
         self.env: Any = None
@@ -48,6 +49,10 @@ class LeagueConfig:
         """Train every trainer's iteration at the same time; None: when their runners are Ray actors."""
         self.max_opponents_per_runner: int | None = 16
         """Most opponent modules a runner keeps built (least recently drawn ones are dropped); None: all."""
+        self.team_sides: SidesConfig | None = None
+        """Two sides of agents whose players are teams (``sides``); None: each of two agents is a seat."""
+        self.side_trainers: dict[str, AlgorithmConfig] = {}
+        """Per side, the algorithm config its players train with instead of ``trainer_config``."""
 
     def _set(self, **values: Any) -> "LeagueConfig":
         for name, value in values.items():
@@ -69,6 +74,34 @@ class LeagueConfig:
         """How many players of each trainable kind, and scripted bots by id (module classes)."""
         return self._set(main_agents=main_agents, main_exploiters=main_exploiters,
                          league_exploiters=league_exploiters, scripted=scripted)
+
+    def sides(self, agents: dict[str, list], *, symmetric: bool | None = NotProvided,
+              members: dict[str, dict[Any, Any]] = NotProvided, neutral: dict[Any, type[RLModule]] = NotProvided,
+              outcome: Callable | None = NotProvided,
+              trainers: dict[str, AlgorithmConfig] = NotProvided) -> "LeagueConfig":
+        """Make every player a team of one of two sides (see ``marl_arena.league.teams``).
+
+        ``agents``: side name -> its agent ids, e.g. ``{"predators": ["adversary_0", ...],
+        "prey": ["agent_0"]}``. ``symmetric``: whether a player plays either side (None: when
+        the sides have the same size and spaces). ``members``: per side, each member's role,
+        ``"shared"`` (default: one module for the side's shared members), ``"individual"`` or
+        a fixed RLModule class. ``neutral``: agent -> fixed RLModule class for agents on no
+        side. ``outcome``: side returns (mean over members) -> side 0's score, when comparing
+        them is not what decides the game. ``trainers``: per side, an algorithm config that
+        replaces ``trainer`` for that side's players (a centralized critic for one side).
+        """
+        current = self.team_sides or SidesConfig({})
+        self.team_sides = SidesConfig(
+            {name: tuple(ids) for name, ids in dict(agents).items()},
+            current.symmetric if symmetric is NotProvided else symmetric,
+            current.members if members is NotProvided else dict(members),
+            current.neutral if neutral is NotProvided else dict(neutral),
+            current.outcome if outcome is NotProvided else outcome)
+        return self._set(side_trainers=dict(trainers) if trainers is not NotProvided else NotProvided)
+
+    def trainer_for(self, side: str | None) -> AlgorithmConfig:
+        """The algorithm config that players of ``side`` train with."""
+        return self.side_trainers.get(side, self.trainer_config) if side is not None else self.trainer_config
 
     def matchmaking(self, matchmaker: str | Callable = NotProvided, **options: Any) -> "LeagueConfig":
         """A matchmaker by name ("self_play", "uniform", "pfsp", "alphastar", "psro") or callable, with options.
@@ -155,6 +188,19 @@ class LeagueConfig:
         self.resolved_matchmaker()
         if self.matchmaker == "psro":
             self._validate_psro()
+        if self.team_sides is not None:
+            self._validate_sides()
+
+    def _validate_sides(self) -> None:
+        if self.matchmaker == "psro":
+            raise ValueError("matchmaking('psro') does not go with sides(...): PSRO's meta-game is of one "
+                             "two-seat pool; use 'pfsp', 'uniform' or 'self_play' for a team league.")
+        unknown = sorted(set(self.side_trainers) - set(self.team_sides.agents))
+        if unknown:
+            raise ValueError(f"sides trainers= names {unknown}, which are not sides {list(self.team_sides.agents)}.")
+        for side, config in self.side_trainers.items():
+            if not isinstance(config, AlgorithmConfig):
+                raise ValueError(f"sides trainers[{side!r}]={config!r} must be an AlgorithmConfig.")
 
     def _validate_psro(self) -> None:
         allowed = ("meta_solver", *PSRO_EPOCH_OPTIONS)

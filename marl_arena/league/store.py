@@ -114,10 +114,15 @@ class MatchRecord:
     created: float = dataclasses.field(default_factory=time.time)
     moves: tuple[tuple[int, int], ...] | None = None
     """``(seat, action)`` in the order played, for replays; None where they were not recorded."""
+    outcome: float | None = None
+    """Seat 0's score where the game decides it otherwise than by comparing returns (a team league's
+    ``outcome`` rule, ``marl_arena.league.teams``); None: compare the returns. Read back from the store."""
 
     @property
     def score(self) -> float:
-        """Seat 0's result: 1 for a higher return than seat 1, 0.5 for equal, 0 for lower."""
+        """Seat 0's result: 1 for a higher return than seat 1, 0.5 for equal, 0 for lower (or ``outcome``)."""
+        if self.outcome is not None:
+            return self.outcome
         first, second = self.returns[0], self.returns[1]
         return 1.0 if first > second else 0.5 if first == second else 0.0
 
@@ -536,6 +541,8 @@ _SCORE_COLUMN = {1.0: 0, 0.5: 1, 0.0: 2}
 
 def _match_from_row(row: sqlite3.Row) -> MatchRecord:
     moves = row["moves"] if "moves" in row.keys() else None  # a schema-1 store opened read-only has none
-    return MatchRecord(row["env"], tuple(json.loads(row["players"])), tuple(json.loads(row["returns"])),
+    match = MatchRecord(row["env"], tuple(json.loads(row["players"])), tuple(json.loads(row["returns"])),
                        row["length"], row["iteration"], row["created"],
                        None if moves is None else tuple((seat, action) for seat, action in json.loads(moves)))
+    # A score the returns do not imply was decided by an outcome rule (a team league's): keep it.
+    return match if match.score == row["score"] else dataclasses.replace(match, outcome=float(row["score"]))
