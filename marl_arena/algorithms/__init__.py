@@ -10,7 +10,8 @@ import importlib
 _EXPORTS = {
     "Algorithm": "algorithm", "AlgorithmConfig": "algorithm_config", "CheckpointError": "checkpoints",
     "APPO": "appo", "APPOConfig": "appo", "BC": "bc", "BCConfig": "bc", "CQL": "cql", "CQLConfig": "cql",
-    "DQN": "dqn", "DQNConfig": "dqn", "IMPALA": "impala", "IMPALAConfig": "impala",
+    "DQN": "dqn", "DQNConfig": "dqn", "DreamerV3": "dreamerv3", "DreamerV3Config": "dreamerv3",
+    "IMPALA": "impala", "IMPALAConfig": "impala",
     "MARWIL": "marwil", "MARWILConfig": "marwil", "PPO": "ppo", "PPOConfig": "ppo", "SAC": "sac", "SACConfig": "sac",
 }
 

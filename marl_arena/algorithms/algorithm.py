@@ -13,7 +13,8 @@ import dataclasses
 import logging
 import tempfile
 import time
-from typing import Any, Iterator
+from collections import defaultdict
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -125,6 +126,31 @@ class Algorithm(abc.ABC):
     @abc.abstractmethod
     def training_step(self) -> dict[str, Any]:
         """Sample, learn and sync weights once; return learner metrics by module id."""
+
+    def steps_until_sampled(self, step: Callable[[], list[dict[str, dict[str, float]]]]
+                            ) -> tuple[dict[str, dict[str, float]], int]:
+        """Call ``step`` until this iteration has sampled ``min_sample_timesteps_per_iteration`` env steps.
+
+        ``step`` samples and makes the updates that sampling pays for (an off-policy
+        algorithm's replay ratio), returning each update's metrics by module. Returned: each
+        metric's mean over the updates that reported it, by module, and how many updates ran.
+        """
+        sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        start_steps = sum(r.env_steps for r in self._iteration_sampled)
+        updates = 0
+        while True:
+            for metrics in step():
+                updates += 1
+                for mid, module_metrics in metrics.items():
+                    for key, value in module_metrics.items():
+                        sums[mid][key] += value
+                        counts[mid][key] += 1
+            sampled = sum(r.env_steps for r in self._iteration_sampled) - start_steps
+            if sampled >= self.config.min_sample_timesteps_per_iteration:
+                break
+        means = {mid: {k: v / counts[mid][k] for k, v in module_sums.items()} for mid, module_sums in sums.items()}
+        return means, updates
 
     def sample_batches(self, num_env_steps: int) -> tuple[dict[str, dict[str, np.ndarray]], list[SampleResult]]:
         """At least ``num_env_steps`` env steps from the runners, as one batch per module."""

@@ -19,7 +19,6 @@ every trained module's metrics); ``OffPolicyLearner`` has both.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 import numpy as np
@@ -58,19 +57,7 @@ class OffPolicyAlgorithm(Algorithm):
         return self._counters["num_env_steps_sampled_lifetime"] + sum(r.env_steps for r in self._iteration_sampled)
 
     def training_step(self) -> dict[str, Any]:
-        config = self.config
-        sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-        counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        start_steps = sum(r.env_steps for r in self._iteration_sampled)
-        while True:
-            for mid, metrics in self._one_step().items():
-                for key, value in metrics.items():
-                    sums[mid][key] += value
-                    counts[mid][key] += 1
-            sampled = sum(r.env_steps for r in self._iteration_sampled) - start_steps
-            if sampled >= config.min_sample_timesteps_per_iteration:
-                break
-        out = {mid: {k: v / counts[mid][k] for k, v in module_sums.items()} for mid, module_sums in sums.items()}
+        out, _ = self.steps_until_sampled(lambda: [self._one_step()])
         for mid in self.learner_group.module_ids_to_train:
             module_metrics = out.setdefault(mid, {})
             module_metrics.update(self._after_step_metrics)

@@ -22,6 +22,7 @@ _CONFIG_PATHS: dict[str, str] = {
     "bc": "marl_arena.algorithms.bc:BCConfig",
     "marwil": "marl_arena.algorithms.marwil:MARWILConfig",
     "cql": "marl_arena.algorithms.cql:CQLConfig",
+    "dreamerv3": "marl_arena.algorithms.dreamerv3:DreamerV3Config",
 }
 
 ALGORITHM_NAMES: tuple[str, ...] = tuple(sorted(_CONFIG_PATHS))
