@@ -68,8 +68,11 @@ def _passes(match: dict[str, dict[str, float]]) -> bool:
     return all(match[seat]["win"] + match[seat]["draw"] >= TARGET for seat in ("seat0", "seat1"))
 
 
-def run_league(trainer: str, seed: int, budget_s: float) -> dict[str, Any]:
-    trainer_config: AlgorithmConfig = TRAINERS[trainer]()
+def run_league(trainer: str, seed: int, budget_s: float,
+               trainer_config: AlgorithmConfig | None = None) -> dict[str, Any]:
+    """The tic_tac_toe league with ``trainer``'s config (or ``trainer_config``, labelled ``trainer``) until
+    the target held ``common.CONSECUTIVE`` checks in a row or ``budget_s`` seconds passed."""
+    trainer_config = trainer_config if trainer_config is not None else TRAINERS[trainer]()
     with tempfile.TemporaryDirectory(prefix="dqn_league_") as directory:
         league = League(tic_tac_toe.make_config(directory).trainer(trainer_config).debugging(seed=seed))
         start = time.perf_counter()

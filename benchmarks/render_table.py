@@ -123,6 +123,12 @@ def span(figures: Node, fmt: Callable[[float], str], unit: str = "") -> str:
     return f"{fmt(figures['median'])}{unit}" + ("" if low == high else f" ({low}-{high})")
 
 
+def returns(figures: Node) -> str:
+    """A ``common.spread`` record of returns that may be negative: 'median (min to max)', since 'a-b'
+    would read as a minus sign."""
+    return f"{figures['median']:.0f} ({figures['min']:.0f} to {figures['max']:.0f})"
+
+
 def spread(values: Iterable[float], fmt: Callable[[float], str], unit: str = "") -> str:
     """Median with min-max in brackets, over seeds or repeats ('n/a' over none)."""
     values = list(values)
@@ -521,6 +527,51 @@ def connect_four_cnn_row(directory: Path) -> Row:
                result["command"])
 
 
+def stateless_cartpole_lstm_row(directory: Path) -> Row:
+    """PPO with use_lstm on StatelessCartPole, next to the same PPO with an MLP and RLlib's LSTM PPO."""
+    result = load(directory, "stateless_cartpole_lstm")
+    tasks, settings = result["tasks"], result["settings"]
+    budget = settings["budget_per_run"]
+    mlp = tasks["mlp"]
+    return Row(f"{target_what('PPO with use_lstm=True on StatelessCartPole (no velocities observed)', result, 'lstm')}"
+               f"; budget {secs(budget['wall_s'])} s or {kilo(budget['env_steps'])} env steps per run",
+               f"LSTM: {to_target(tasks['lstm'])}; same PPO with the MLP: {to_target(mlp)}, final greedy return "
+               f"{spread((run['final_eval_return'] for run in mlp['runs']), secs)}",
+               f"RLlib PPO with its LSTM, same settings: {to_target(tasks['lstm_rllib'])}",
+               peer_ratio(result["ratios"], "wall_s_ours_over_rllib"), result["command"])
+
+
+def curiosity_maze_row(directory: Path) -> Row:
+    """PPO with count-based curiosity against plain PPO on a sparse maze, the same env-step budget each."""
+    result = load(directory, "curiosity_sparse_maze")
+    settings, summary = result["settings"], result["summary"]
+    size = len(settings["env_config"]["desc"])
+
+    def side(figures: Node) -> str:
+        reached, seeds = figures["seeds_reached"], len(settings["seeds"])
+        final = f"final greedy return {span(figures['final_greedy_return'], lambda v: f'{v:g}')}"
+        if reached.startswith("0/"):
+            at_goal = figures.optional("seeds_any_training_episode_at_goal")
+            return (f"{reached} reached within {kilo(settings['max_env_steps'])} env steps; {final}"
+                    + ("" if at_goal is None else f"; a training episode reached the goal on {at_goal}/{seeds} seeds"))
+        return (f"{reached} reached; {span(figures['env_steps'], kilo, ' env steps')}, "
+                f"{span(figures['wall_s'], secs, ' s')}; {final}")
+
+    return Row(f"count-based curiosity (examples/count_based_curiosity.py, beta {settings['beta']:g}): PPO on FrozenLake "
+               f"{size}x{size} without holes, reward 1 only at the far corner, "
+               f"{settings['env_config']['max_episode_steps']} moves per episode; the greedy policy at the goal "
+               f"{settings['consecutive']} checks in a row, within {kilo(settings['max_env_steps'])} env steps "
+               f"({seed_list(settings['seeds'])})",
+               f"PPO + curiosity: {side(summary['curiosity'])}",
+               f"plain PPO, same budget: {side(summary['plain'])}" + (
+                   "" if summary.optional("rllib_curiosity") is None else
+                   f"; RLlib PPO with RLlib's example CountBasedCuriosity connector (1/N(s), coefficient 1), same "
+                   f"settings and budget: {side(summary['rllib_curiosity'])}"),
+               "" if summary["curiosity"]["seeds_reached"].startswith("0/") else
+               f"curiosity at the target in {pct(summary['curiosity']['env_steps']['median'] / settings['max_env_steps'])}"
+               " of the budget (median)", result["command"])
+
+
 def killed_runner_row(directory: Path) -> Row:
     result = load(directory, "impala_appo_killed_every_4s")
     task, settings = result["tasks"]["cartpole_appo_killed_runners"], result["settings"]["killed_runners"]
@@ -616,9 +667,6 @@ def offline_cql_row(directory: Path) -> Row:
     result = load(directory, "offline_pendulum_cql")
     tasks, data = result["tasks"], result["data"]
 
-    def returns(figures: Node) -> str:  # negative: "a to b", since "a-b" would read as a minus sign
-        return f"{figures['median']:.0f} ({figures['min']:.0f} to {figures['max']:.0f})"
-
     def final(name: str) -> str:
         task = tasks[name]
         return (f"{returns(task['final_eval_return'])}, {task['reached_seeds']}/{task['seeds']} "
@@ -695,10 +743,112 @@ def offline_bc_to_ppo_row(directory: Path) -> Row:
     return Row(what, ours, peer, ratio, result["command"])
 
 
+def league_from_demos_row(directory: Path) -> Row:
+    """BC on MCTS games starts a league's main agent: BC alone, then env steps to the target against scratch."""
+    result = load(directory, "league_from_demos")
+
+    def side(summary: Node) -> str:
+        reached = f"{summary['reached']}/{summary['seeds']} reached"
+        if not summary["reached"]:
+            return reached + " within the budget"
+        text = (f"{reached}; {span(summary['env_steps_to_target'], kilo)} env steps, "
+                f"{span(summary['wall_s_to_target'], secs, ' s')}")
+        if summary["reached"] < summary["seeds"]:
+            text += f"; counting a missed seed's env steps used: {span(summary['env_steps_counted'], kilo)}"
+        return text
+
+    bc = result["bc_alone"]
+    recorded = result["recorded"]
+    what = (f"tic_tac_toe league from demonstrations: BC on {kilo(recorded['games'])} games of OpenSpiel MCTS "
+            f"({recorded['mcts_simulations']} simulations) against itself, exported from a league store, then the "
+            f"league's PPO main agent from that checkpoint; target {result['target']} ({seed_list(result['seeds'])})")
+    ours = (f"BC alone, win-or-draw vs random {span(bc['vs_random']['seat0'], pct)} first, "
+            f"{span(bc['vs_random']['seat1'], pct)} second; vs MCTS {span(bc['vs_mcts']['seat0'], pct)} first, "
+            f"{span(bc['vs_mcts']['seat1'], pct)} second; league from BC: {side(result['from_bc'])}")
+    ratio = result.optional("env_steps_from_bc_over_scratch")
+    if ratio is None:
+        ratio_text = "none: the league from BC missed on some seed"
+    else:  # a seed that missed counts the env steps it used, so then the ratio is an upper bound
+        ratio_text = ("at most " if result["ratio_is_upper_bound"] else "") + times(ratio, "the env steps")
+    return Row(what, ours, f"the same league from scratch: {side(result['from_scratch'])}", ratio_text,
+               result["command"])
+
+
+def mpe_spread_mappo_row(directory: Path) -> Row:
+    """MAPPO (centralized critic, team reward) against independent PPO on mpe2 simple_spread, same env steps."""
+    result = load(directory, "mpe_spread_mappo")
+    summary, published = result["summary"], result["published"]
+    randoms = result["random_policy"]
+    random = returns(Node(common.spread([randoms[seed]["onpolicy_episode_reward"] for seed in randoms]),
+                          randoms.file))
+    ours = (f"MAPPO {returns(summary['mappo']['onpolicy_episode_reward'])}; independent PPO "
+            f"{returns(summary['ippo']['onpolicy_episode_reward'])}")
+    if summary.optional("ippo_team_reward") is not None:
+        team_reward = summary["ippo_team_reward"]["onpolicy_episode_reward"]
+        ours += f"; independent critics on the team reward {returns(team_reward)}"
+    ours += f"; uniformly random actions {random}"
+    figure = published.optional("published_mappo_episode_reward")
+    peer = (f"published MAPPO (marlbenchmark/on-policy, 20M env steps): "
+            f"{'learning curves only, no number quoted here' if figure is None else f'{figure:g}'}")
+    gap = summary["mappo"]["onpolicy_episode_reward"]["median"] - summary["ippo"]["onpolicy_episode_reward"]["median"]
+    return Row(f"MPE simple_spread_v3 (mpe2), 3 agents, one shared policy: MAPPO (critic on the team's "
+               f"observations, team reward) against independent PPO (own critic, own reward), "
+               f"{kilo(result['env_steps_per_run'])} env steps each; on-policy's episode reward (25 steps, team sum) "
+               f"of the final policy over {result['eval']['episodes']} episodes ({seed_list(result['seeds'])})",
+               ours, peer, f"MAPPO {'+' if gap >= 0 else ''}{gap:.1f} over independent PPO (medians)",
+               result["command"])
+
+
+def simple_tag_league_row(directory: Path) -> Row:
+    """The simple_tag team league: predators' catch rate and prey's escape rate against random opponents."""
+    result = load(directory, "simple_tag_league")
+    summary, league = result["summary"], result["league"]
+    initial, final = summary["initial"], summary["final"]
+
+    def rise(key: str) -> str:
+        return f"{span(initial[key], pct)} at the start, {span(final[key], pct)} after the run"
+
+    return Row(f"team league on mpe2 simple_tag (`marl-arena league run simple_tag`): 3 predators on one shared module "
+               f"with a centralized critic against 1 prey, each side a main agent and its snapshots, "
+               f"{league['iterations']} iterations of {kilo(league['train_batch_env_steps'])} env steps per side; "
+               f"{result['eval']['episodes']} evaluation episodes ({seed_list(result['seeds'])})",
+               f"predators' catch rate vs random prey: {rise('catch_rate_vs_random_prey')}; prey's escape rate vs "
+               f"random predators: {rise('escape_rate_vs_random_predators')}",
+               "no peer (no team league in RLlib or OpenSpiel); baseline: the untrained teams",
+               f"catch rate {'rises' if summary['catch_rate_rises'] else 'does not rise'}, escape rate "
+               f"{'rises' if summary['escape_rate_rises'] else 'does not rise'} (medians); both on "
+               f"{summary['seeds_with_both_rising']}/{len(result['seeds'])} seeds", result["command"])
+
+
+def dreamerv3_rows(directory: Path) -> list[Row]:
+    """DreamerV3 on CartPole (XS, the config's defaults) and as the take_away league's trainer."""
+    learning, league = load(directory, "dreamerv3_learning"), load(directory, "dreamerv3_league")
+    cartpole, settings = learning["tasks"]["cartpole"], learning["settings"]
+    take_away = league["tasks"]["take_away"]
+    last = spread((run["last_train_score"] for run in cartpole["runs"]), secs)
+    rates = spread((run["updates_per_learner_s"] for run in cartpole["runs"]), secs, " updates/s")
+    return [
+        Row(target_what(f"DreamerV3 CartPole-v1, model size XS, defaults (training_ratio {settings['training_ratio']:g}, "
+                        f"B x T {settings['batch_size_B']} x {settings['batch_length_T']}, imagination from "
+                        f"{settings['imagination_starts']} states), {learning['jobs']} seeds at once,", learning,
+                        "cartpole", f" within {kilo(cartpole['max_env_steps'])} env steps and "
+                                    f"{secs(cartpole['time_budget_s_per_seed'])} s"),
+            f"{to_target(cartpole)}; last training return {last}; learner {rates}",
+            "RLlib DreamerV3 (XS, training_ratio 1024): about 2.6 s per env step here (issue 18); not run", "",
+            learning["command"]),
+        Row(f"DreamerV3 (model size {league['settings']['model_size']}) as the take_away league's trainer: greedy "
+            f"main agent wins >= {pct(take_away['target'])} against the random bot from both seats, "
+            f"{consecutive(take_away['runs'])} checks in a row ({seed_list(league['seeds'])})",
+            f"{to_target(take_away)}; lower seat's final win rate "
+            f"{spread((run['final_eval_return'] for run in take_away['runs']), pct)}",
+            "none: no other library trains a DreamerV3 league player", "", league["command"]),
+    ]
+
+
 ROWS: tuple[Callable[[Path], Row | list[Row]], ...] = (
-    ppo_rows, ppo_speed_rows, dqn_rows, dqn_league_row, sac_rows, impala_appo_rows, connect_four_row, connect_four_cnn_row, offline_row, offline_cql_row,
-    offline_interop_row, offline_streaming_row, offline_bc_to_ppo_row,
-    killed_runner_row, gpu_row, sampling_rows, external_throughput_rows, external_cartpole_row, external_league_row,
+    ppo_rows, ppo_speed_rows, dqn_rows, dqn_league_row, sac_rows, dreamerv3_rows, impala_appo_rows, connect_four_row, connect_four_cnn_row, curiosity_maze_row, stateless_cartpole_lstm_row, offline_row, offline_cql_row,
+    offline_interop_row, offline_streaming_row, offline_bc_to_ppo_row, league_from_demos_row,
+    mpe_spread_mappo_row, simple_tag_league_row, killed_runner_row, gpu_row, sampling_rows, external_throughput_rows, external_cartpole_row, external_league_row,
     adapter_rows, selfplay_rows, league_rows, league_psro_row, league_concurrency_row, snapshot_memory_row,
     rating_calibration_row, store_scale_row, taxi_row, dashboard_row,
 )

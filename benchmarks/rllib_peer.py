@@ -36,7 +36,7 @@ import importlib.util
 import logging
 import math
 import time
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 try:  # python -m benchmarks.rllib_peer, or imported as benchmarks.rllib_peer
     from benchmarks import common
@@ -254,6 +254,9 @@ def rllib_ppo_to_target(
     training_overrides: Optional[Dict[str, Any]] = None,
     model_overrides: Optional[Dict[str, Any]] = None,
     consecutive: int = 1,
+    evaluation_overrides: Optional[Dict[str, Any]] = None,
+    max_env_steps: Optional[int] = None,
+    config_hook: Optional[Callable[[Any], Any]] = None,
 ) -> Dict[str, Any]:
     """Train RLlib PPO until a greedy evaluation reaches ``target_return`` (``consecutive`` times in a row).
 
@@ -288,7 +291,12 @@ def rllib_ppo_to_target(
     for ``PPOConfig.training()`` / ``DefaultModelConfig`` (e.g. to align with
     our PPO: RLlib defaults to ``use_kl_loss=True, kl_coeff=0.2,
     vf_clip_param=10.0`` and to a shared policy/value trunk,
-    ``vf_share_layers=True``).
+    ``vf_share_layers=True``). ``evaluation_overrides`` are extra ``evaluation_config``
+    entries (e.g. ``{"num_envs_per_env_runner": 1}``, so that evaluation does not favour
+    short episodes). ``max_env_steps`` also stops training once that many env steps
+    were sampled (checked between iterations, as the time budget). ``config_hook`` takes the
+    finished PPOConfig and returns the one to build, for settings outside those groups (RLlib
+    connectors: ``config.env_runners(env_to_module_connector=...)``, ``config.learners(learner_connector=...)``).
 
     Ray is initialised with 2 CPUs if it is not running yet and is left
     running; the Algorithm is stopped before returning.
@@ -328,9 +336,11 @@ def rllib_ppo_to_target(
             evaluation_num_env_runners=0,
             evaluation_duration=evaluation_episodes,
             evaluation_duration_unit="episodes",
-            evaluation_config={"explore": False},
+            evaluation_config={"explore": False, **(evaluation_overrides or {})},
         )
     )
+    if config_hook is not None:
+        config = config_hook(config)
     algo = _build(config)
     build_s = time.perf_counter() - t_start
     logger.info(
@@ -342,7 +352,7 @@ def rllib_ppo_to_target(
 
     return _train_until_target(algo, "PPO", env_id, t_start, build_s, target_return, time_budget_s,
                                evaluation_trigger_return, evaluation_episodes, num_env_runners,
-                               consecutive=consecutive)
+                               max_env_steps=max_env_steps, consecutive=consecutive)
 
 
 def rllib_dqn_to_target(
