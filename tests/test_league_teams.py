@@ -299,3 +299,40 @@ def _smaller(trainer):
     def make(**options):
         return trainer(**{"train_batch": 200, "minibatch": 100, "epochs": 1, **options})
     return make
+
+
+def _world_comm_config(directory) -> LeagueConfig:
+    """simple_world_comm 2v2: a leader (its own spaces, so its own module) and an adversary on the
+    side's shared module, against two good agents sharing one."""
+    return (LeagueConfig().environment("mpe2:simple_world_comm_v3",
+                                       env_config={"num_good": 2, "num_adversaries": 2, "num_obstacles": 1,
+                                                   "num_food": 1, "num_forests": 1, "max_cycles": 10})
+            .trainer(_tiny_ppo())
+            .sides({"adversaries": ["leadadversary_0", "adversary_0"], "good": ["agent_0", "agent_1"]},
+                   members={"adversaries": {"leadadversary_0": "individual", "adversary_0": "shared"}})
+            .roster(main_agents=1).matchmaking("uniform")
+            .snapshots(win_rate=None, every_n_steps=120).store(str(directory)))
+
+
+def test_a_2v2_world_comm_team_with_a_shared_and_an_individual_module_trains_and_resumes(tmp_path):
+    league = _world_comm_config(tmp_path).build()
+    learner, leader = "adversaries_main_0", "adversaries_main_0/leadadversary_0"
+    try:
+        assert set(league.trainers[learner].learner_group.module_ids_to_train) == {learner, leader}
+        before = {m: {k: v.clone() for k, v in w.items()} for m, w in league._player_weights(learner).items()}
+        league.run(2)
+        after = league._player_weights(learner)
+        for module_id in (learner, leader):  # the shared and the individual module both learn
+            assert any(not np.allclose(before[module_id][k], after[module_id][k]) for k in before[module_id])
+        assert f"{learner}_v1" in league.players
+        iteration = league.iteration
+    finally:
+        league.stop()
+    resumed = _world_comm_config(tmp_path).build()
+    try:
+        assert resumed.iteration == iteration
+        restored = resumed._player_weights(learner)
+        for module_id in (learner, leader):  # the checkpoint restores the team's weights
+            assert all(np.allclose(after[module_id][k], restored[module_id][k]) for k in after[module_id])
+    finally:
+        resumed.stop()
