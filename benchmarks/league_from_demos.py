@@ -45,7 +45,6 @@ from marl_arena.league.store import LeagueStore, MatchRecord
 from marl_arena.offline.league_export import export_league
 from marl_arena_envs.openspiel import ModulePolicy, mcts_bot
 from marl_arena_envs.openspiel.evaluation import play_both_seats_against, play_both_seats_against_random
-from marl_arena_leagues import tic_tac_toe
 
 logger = logging.getLogger("benchmarks.league_from_demos")
 
