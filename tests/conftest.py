@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import importlib
+import pathlib
+import sys
+from types import ModuleType
+
 import pytest
 
 from marl_arena.algorithms import PPOConfig
 from marl_arena.env import MultiAgentCartPole, register_env
 
 register_env("ma_cartpole", lambda cfg: MultiAgentCartPole(cfg))
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+
+
+def import_example(name: str) -> ModuleType:
+    """``examples/<name>.py`` as a module, imported as the script would import its neighbours:
+    with examples/ on ``sys.path``, for the import only."""
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(EXAMPLES))
 
 
 def tiny_ppo(env="CartPole-v1", batch: int = 256, **training) -> PPOConfig:

@@ -3,7 +3,6 @@ checkpoints, and PPO with it learning the sparse maze of ``examples/count_based_
 
 from __future__ import annotations
 
-import pathlib
 import runpy
 import sys
 
@@ -11,12 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_ppo
+from conftest import EXAMPLES, import_example, tiny_ppo
 from marl_arena.algorithms import Algorithm
 from marl_arena.connectors import CountBasedCuriosity, LearnerConnector
 from marl_arena.core.columns import Columns
 
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 MID = "default_policy"
 
 
@@ -175,12 +173,7 @@ def test_counts_are_saved_in_checkpoints_and_restored(tmp_path):
 
 @pytest.fixture(scope="module")
 def example():
-    sys.path.insert(0, str(EXAMPLES))
-    try:
-        import count_based_curiosity
-        yield count_based_curiosity
-    finally:
-        sys.path.remove(str(EXAMPLES))
+    return import_example("count_based_curiosity")
 
 
 def test_the_example_runs_as_a_script(capsys, monkeypatch):

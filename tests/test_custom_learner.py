@@ -4,30 +4,23 @@ not the algorithm's learner is refused by name."""
 
 from __future__ import annotations
 
-import pathlib
 import runpy
 import sys
 
 import pytest
 import torch
 
-from conftest import tiny_ppo
+from conftest import EXAMPLES, import_example, tiny_ppo
 from marl_arena.algorithms.dqn.dqn_learner import DQNLearner
 from marl_arena.algorithms.ppo.ppo_learner import PPOLearner
 from marl_arena.core.columns import Columns
 
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 MID = "default_policy"
 
 
 @pytest.fixture(scope="module")
 def example():
-    sys.path.insert(0, str(EXAMPLES))
-    try:
-        import custom_loss_learner
-        yield custom_loss_learner
-    finally:
-        sys.path.remove(str(EXAMPLES))
+    return import_example("custom_loss_learner")
 
 
 def _config(example, coeff: float, **learners):

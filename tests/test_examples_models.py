@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-import pathlib
 import runpy
 import sys
 
 import pytest
 import torch
+from conftest import EXAMPLES, import_example
 
 from marl_arena.algorithms import Algorithm
 from marl_arena.core.columns import Columns
 
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
-
 
 @pytest.fixture(scope="module")
 def examples():
-    sys.path.insert(0, str(EXAMPLES))
-    try:
-        import custom_rl_module
-        import shared_trunk_modules
-        yield custom_rl_module, shared_trunk_modules
-    finally:
-        sys.path.remove(str(EXAMPLES))
+    return import_example("custom_rl_module"), import_example("shared_trunk_modules")
 
 
 @pytest.mark.parametrize("script", ["custom_rl_module.py", "shared_trunk_modules.py"])

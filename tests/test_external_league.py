@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import pathlib
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from conftest import import_example
 
 from marl_arena.core.scripted import RandomModule
 from marl_arena.external import Client
@@ -16,7 +16,6 @@ from marl_arena.external.tic_tac_toe import TicTacToe, play_match
 from marl_arena.external.tic_tac_toe_env import TicTacToeEnv, score_against_random
 
 TOKEN = "league-test-token"
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
 
 def test_rules_wins_draws_and_illegal_moves():
@@ -54,12 +53,7 @@ def test_env_plays_the_same_game_and_credits_both_seats():
 
 def _league(directory, batch: int, scripted: dict):
     """The example's league config (the test trains what the example trains)."""
-    sys.path.insert(0, str(EXAMPLES))
-    try:
-        import tic_tac_toe_external_league as example
-    finally:
-        sys.path.remove(str(EXAMPLES))
-    return example.make_config(str(directory), batch, scripted=scripted)
+    return import_example("tic_tac_toe_external_league").make_config(str(directory), batch, scripted=scripted)
 
 
 def test_match_server_seats_the_modules_the_server_draws(tmp_path, monkeypatch):
