@@ -23,15 +23,14 @@ from marl_arena.algorithms.dreamerv3.dreamer_math import (
 )
 from marl_arena.algorithms.dreamerv3.dreamerv3_module import DreamerV3Module
 from marl_arena.core.columns import Columns
-from marl_arena.learners.learner import Learner, TensorBatch
+from marl_arena.learners.learner import Learner, TensorBatch, adam
 
 
 class DreamerV3Learner(Learner):
     def configure_optimizers_for_module(self, module_id: str, module: DreamerV3Module) -> dict[str, torch.optim.Optimizer]:
         config = self.config
         lrs = {"world_model": config.world_model_lr, "actor": config.actor_lr, "critic": config.critic_lr}
-        return {name: torch.optim.Adam(params, lr=lrs[name], eps=1e-8)
-                for name, params in module.parameter_groups().items()}
+        return {name: adam(params, lr=lrs[name]) for name, params in module.parameter_groups().items()}
 
     def compute_loss_for_module(self, module_id: str, module: DreamerV3Module, batch: TensorBatch,
                                 fwd_out: TensorBatch):

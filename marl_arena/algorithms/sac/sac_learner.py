@@ -25,7 +25,7 @@ from marl_arena.core.columns import Columns
 from marl_arena.core.models import flat_dim
 from marl_arena.core.rl_module import RLModule
 from marl_arena.core.sac_module import SACModule
-from marl_arena.learners.learner import TensorBatch
+from marl_arena.learners.learner import TensorBatch, adam
 from marl_arena.learners.off_policy_learner import OffPolicyLearner
 
 
@@ -55,7 +55,7 @@ class SACLearner(OffPolicyLearner):
 
     def configure_optimizers_for_module(self, module_id: str, module: SACModule) -> dict[str, torch.optim.Optimizer]:
         lrs = {"actor": self.config.actor_lr, "critic": self.config.critic_lr, "alpha": self.config.alpha_lr}
-        return {name: torch.optim.Adam(params, lr=lrs[name]) for name, params in module.parameter_groups().items()}
+        return {name: adam(params, lr=lrs[name]) for name, params in module.parameter_groups().items()}
 
     # ------------------------------------------------------------------ targets
     def prepare_batch(self, module_id: str, batch: TensorBatch) -> TensorBatch:
