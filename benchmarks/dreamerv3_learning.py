@@ -22,9 +22,8 @@ the learner timer and the update count of the last iteration.
 
 from __future__ import annotations
 
-import concurrent.futures
+import functools
 import logging
-import multiprocessing
 import time
 from typing import Any
 
@@ -103,12 +102,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "here (issue 18), so a side-by-side run to 30k steps is out of reach",
     }
     started = time.perf_counter()
-    if args.jobs > 1:
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
-            runs = list(pool.map(run_seed, seeds, [budget] * len(seeds)))
-    else:
-        runs = [run_seed(seed, budget) for seed in seeds]
+    runs = common.map_seeds(functools.partial(run_seed, budget_s=budget), seeds, args.jobs)
     for run in runs:
         run["updates_per_learner_s"] = _update_rate(run, defaults)
     summary = common.summarize_runs(runs)

@@ -22,7 +22,6 @@ used for tuning). There is no peer figure: neither RLlib nor OpenSpiel ships a t
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
 import logging
 import sys
@@ -126,11 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     run = functools.partial(run_seed, iterations=iterations, eval_every=args.eval_every, episodes=episodes,
                             batch=batch, snapshot_steps=args.snapshot_steps, epochs=args.epochs)
-    if args.jobs > 1:
-        with concurrent.futures.ProcessPoolExecutor(args.jobs, initializer=common.set_torch_threads) as pool:
-            runs = list(pool.map(run, args.seeds))
-    else:
-        runs = [run(seed) for seed in args.seeds]
+    runs = common.map_seeds(run, args.seeds, args.jobs)
     initial = {key: common.spread([r["curve"][0][key] for r in runs])
                for key in ("catch_rate_vs_random_prey", "escape_rate_vs_random_predators")}
     final = {key: common.spread([r["curve"][-1][key] for r in runs])
