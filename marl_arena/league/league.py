@@ -39,7 +39,7 @@ from marl_arena.league.league_config import LeagueConfig
 from marl_arena.league.players import PlayerInfo, resets_on_snapshot
 from marl_arena.league.leaderboard import FIT_KEY, INITIAL_ELO, RatingFit, leaderboard, payoff_from_matches
 from marl_arena.league.ratings import elo_update
-from marl_arena.league.matchmaking import sample_opponent
+from marl_arena.league.matchmaking import EpisodeDraw, sample_opponent
 from marl_arena.league.meta_solvers import get_meta_solver
 from marl_arena.league.module_specs import player_spec, space_to_json, spec_to_json
 from marl_arena.league.psro import MetaGame
@@ -55,43 +55,18 @@ TRAINER_DIR = "trainers"
 
 
 @dataclasses.dataclass
-class OpponentDraw:
-    """A trainer's policy mapping: per episode, a random seat for the learner and a drawn opponent.
-
-    Picklable (it travels to Ray runners); each runner draws from its own copy
-    (``for_env_runner``), so runners do not replay one sequence of opponents. The plan of an
-    episode is made when its first agent is mapped and dropped once both seats are.
-    """
+class OpponentDraw(EpisodeDraw):
+    """A trainer's policy mapping: per episode, a random seat for the learner and a drawn opponent."""
 
     learner: str
     distribution: dict[str, float]
     seats: tuple[Any, Any]
     seed: int
 
-    def __post_init__(self) -> None:
-        self._rng = np.random.default_rng(self.seed)
-        self._plans: dict[int, list] = {}
-
-    def for_env_runner(self, worker_index: int) -> "OpponentDraw":
-        """This draw for env runner ``worker_index``: the same distribution, a random stream of its own.
-
-        Runner 0 samples in the driver, alone, and keeps the draw's own seed.
-        """
-        if worker_index == 0:
-            return dataclasses.replace(self)
-        seed = int(np.random.SeedSequence([self.seed, worker_index]).generate_state(1)[0])
-        return dataclasses.replace(self, seed=seed)
-
-    def __call__(self, agent_id: Any, episode: MultiAgentEpisode | None = None, **kwargs: Any) -> str:
-        key = episode.id_ if episode is not None else -1
-        plan = self._plans.get(key)
-        if plan is None:
-            seat = self.seats[int(self._rng.integers(2))]
-            plan = self._plans[key] = [seat, sample_opponent(self.distribution, self._rng), 0]
-        plan[2] += 1
-        if plan[2] == len(self.seats):
-            del self._plans[key]
-        return self.learner if agent_id == plan[0] else plan[1]
+    def plan(self) -> dict[Any, str]:
+        seat = int(self._rng.integers(2))
+        opponent = sample_opponent(self.distribution, self._rng)
+        return {self.seats[seat]: self.learner, self.seats[1 - seat]: opponent}
 
 
 @dataclasses.dataclass

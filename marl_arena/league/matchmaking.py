@@ -12,7 +12,9 @@ improves). A candidate the table has not seen yet has played no games: win rate 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -263,6 +265,47 @@ def sample_opponent(distribution: Mapping[str, float], rng: np.random.Generator)
     if not ids or np.any(probabilities < 0) or not np.isclose(probabilities.sum(), 1.0):
         raise ValueError(f"sample_opponent needs non-negative probabilities summing to 1, got {dict(distribution)!r}.")
     return ids[rng.choice(len(ids), p=probabilities / probabilities.sum())]
+
+
+class EpisodeDraw:
+    """Base of a league trainer's policy mapping: a plan (agent id -> module id) drawn per episode.
+
+    The plan is drawn when an episode's first agent is mapped and dropped once every agent
+    in it has been, so all agents of one episode see the same draw. Subclasses are picklable
+    dataclasses with a ``seed`` field (they travel to Ray runners) and say what a plan is
+    (``plan``); each runner draws from its own copy (``for_env_runner``), so runners do not
+    replay one sequence of opponents.
+    """
+
+    seed: int
+
+    def __post_init__(self) -> None:
+        self._rng = np.random.default_rng(self.seed)
+        self._plans: dict[Any, tuple[dict[Any, str], list[int]]] = {}
+
+    def plan(self) -> dict[Any, str]:
+        """One episode's agent -> module mapping, drawn now with ``self._rng``."""
+        raise NotImplementedError
+
+    def for_env_runner(self, worker_index: int) -> "EpisodeDraw":
+        """This draw for env runner ``worker_index``: the same distribution, a random stream of its own.
+
+        Runner 0 samples in the driver, alone, and keeps the draw's own seed.
+        """
+        if worker_index == 0:
+            return dataclasses.replace(self)
+        seed = int(np.random.SeedSequence([self.seed, worker_index]).generate_state(1)[0])
+        return dataclasses.replace(self, seed=seed)
+
+    def __call__(self, agent_id: Any, episode: Any = None, **kwargs: Any) -> str:
+        key = episode.id_ if episode is not None else -1
+        if key not in self._plans:
+            self._plans[key] = (self.plan(), [0])
+        plan, mapped = self._plans[key]
+        mapped[0] += 1
+        if mapped[0] == len(plan):
+            del self._plans[key]
+        return plan[agent_id]
 
 
 def _by_id(players: Sequence[PlayerInfo], player: str) -> PlayerInfo:

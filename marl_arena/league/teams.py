@@ -30,9 +30,8 @@ import numpy as np
 
 from marl_arena.algorithms.checkpoints import object_path
 from marl_arena.core.rl_module import RLModule, RLModuleSpec
-from marl_arena.env.episode import MultiAgentEpisode
 from marl_arena.env.registry import make_env
-from marl_arena.league.matchmaking import sample_opponent
+from marl_arena.league.matchmaking import EpisodeDraw, sample_opponent
 from marl_arena.league.payoff import PayoffTable
 from marl_arena.league.players import PlayerInfo
 from marl_arena.runners.module_specs import module_spec_for_config
@@ -257,12 +256,12 @@ def side_opponents(matchmaker: Callable, learner: str, players: Sequence[PlayerI
 
 
 @dataclasses.dataclass
-class TeamDraw:
+class TeamDraw(EpisodeDraw):
     """A team trainer's policy mapping: per episode, the learner's side and a drawn opponent team.
 
-    The sibling of ``OpponentDraw`` for team leagues, picklable for Ray runners, with its own
-    random stream per runner (``for_env_runner``). ``teams`` holds the learner's and every
-    drawable opponent's team; ``sides`` each player's home side (None: either side).
+    The sibling of ``OpponentDraw`` for team leagues (both are ``EpisodeDraw``s). ``teams`` holds
+    the learner's and every drawable opponent's team; ``sides`` each player's home side (None:
+    either side).
     """
 
     learner: str
@@ -271,16 +270,6 @@ class TeamDraw:
     teams: dict[str, Team]
     sides: dict[str, str | None]
     seed: int
-
-    def __post_init__(self) -> None:
-        self._rng = np.random.default_rng(self.seed)
-        self._plans: dict[int, list] = {}
-
-    def for_env_runner(self, worker_index: int) -> "TeamDraw":
-        if worker_index == 0:
-            return dataclasses.replace(self)
-        seed = int(np.random.SeedSequence([self.seed, worker_index]).generate_state(1)[0])
-        return dataclasses.replace(self, seed=seed)
 
     def plan(self) -> dict[Any, str]:
         """One episode's agent -> module mapping, drawn now."""
@@ -291,13 +280,3 @@ class TeamDraw:
         opponent = sample_opponent(self.distribution, self._rng)
         return (self.layout.seat(side, self.teams[self.learner]) | self.layout.seat(other, self.teams[opponent])
                 | self.layout.neutral_mapping())
-
-    def __call__(self, agent_id: Any, episode: MultiAgentEpisode | None = None, **kwargs: Any) -> str:
-        key = episode.id_ if episode is not None else -1
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = self._plans[key] = [self.plan(), 0]
-        plan[1] += 1
-        if plan[1] == len(plan[0]):
-            del self._plans[key]
-        return plan[0][agent_id]
