@@ -336,3 +336,33 @@ def test_a_2v2_world_comm_team_with_a_shared_and_an_individual_module_trains_and
             assert all(np.allclose(after[module_id][k], restored[module_id][k]) for k in after[module_id])
     finally:
         resumed.stop()
+
+
+def test_teams_play_rated_evaluation_matches_on_both_symmetric_sides_and_mix_as_a_pool(tmp_path):
+    league = _squads_config(tmp_path).build()
+    try:
+        matches = league.play_matches("main_0", "random", episodes=10)
+        assert len(matches) == 10 and league.store.count_matches() == 10
+        assert collections.Counter(m.players for m in matches) == {("main_0", "random"): 5, ("random", "main_0"): 5}
+        for match in matches:  # the squads' returns are opposite, whichever side a team plays
+            assert match.returns[0] == pytest.approx(-match.returns[1])
+        assert league.payoff.stats("main_0", "random").games == 10
+        mixture = league.pool_mixture(players=["main_0", "random"], episodes=4)
+        assert set(mixture) == {"main_0", "random"} and sum(mixture.values()) == pytest.approx(1.0)
+    finally:
+        league.stop()
+
+
+def test_asymmetric_teams_play_matches_on_their_own_sides_only(simple_tag_dir):
+    league = _short_simple_tag(simple_tag_dir).build()
+    try:
+        before = league.store.count_matches()
+        matches = league.play_matches("prey_main_0_v1", "predators_main_0", episodes=6)
+        assert len(matches) == 6 and league.store.count_matches() == before + 6
+        assert all(m.players == ("predators_main_0", "prey_main_0_v1") for m in matches)  # side order, not call order
+        with pytest.raises(ValueError, match="both play side 'prey'"):
+            league.play_matches("prey_main_0", "prey_main_0_v1", episodes=2)
+        with pytest.raises(ValueError, match="asymmetric"):
+            league.pool_mixture()
+    finally:
+        league.stop()

@@ -710,34 +710,61 @@ class League:
         """Rated games between any two players (frozen or not), seats alternating; recorded like any match.
 
         This is how bots that never train still meet each other (a rating ladder of fixed
-        bots, the cycle of rock-, paper- and scissors-only players).
+        bots, the cycle of rock-, paper- and scissors-only players). In a team league the two
+        teams alternate sides when the sides are symmetric, and each plays its own side otherwise.
         """
-        if self.layout is not None:
-            raise ValueError("play_matches seats two players in two seats; a team league's games are played by "
-                             "its trainers (sides(...)), and evaluation games between teams are not supported yet.")
         for pid in (a, b):
             if pid not in self.players:
                 raise ValueError(f"No player {pid!r} in this league; players: {sorted(self.players)}.")
             if self.players[pid].kind == "human":
                 raise ValueError(f"Player {pid!r} is a person; people play from the dashboard, not in play_matches.")
+        if not self._meets(a, b):
+            raise ValueError(f"Players {a!r} and {b!r} both play side {self._player_sides[a]!r}; a team meets only "
+                             "teams of the other side.")
         trainer = next(iter(self.trainers.values()))
         config = trainer.config.copy()
-        weights = {}
+        specs, weights = {} if self.layout is None else self._fixed_specs(self._player_sides.get(a)), {}
         for pid in (a, b):
-            spec, weights[pid] = self._frozen_copy(trainer, pid)
-            config.policies[pid] = spec
-        config.policies_to_train = []
-        runner = EnvRunner(config, MultiRLModuleSpec({pid: config.policies[pid] for pid in (a, b)}))
+            for module_id, (spec, state) in self._module_copies(trainer, pid).items():
+                specs[module_id], weights[module_id] = spec, state
+        config.policies, config.policies_to_train = dict(specs), []
+        runner = EnvRunner(config, MultiRLModuleSpec(specs))
         runner.set_weights(weights, 0)
         matches = []
-        for first, second, count in ((a, b, episodes - episodes // 2), (b, a, episodes // 2)):
+        for seating, count in self._seatings(a, b, episodes):
             if count:
-                runner.set_policy_mapping_fn(SeatAssignment(dict(zip(self.seats, (first, second)))))
+                runner.set_policy_mapping_fn(SeatAssignment(seating))
                 played = runner.sample(num_episodes=count, explore=False).episodes
                 matches += [m for m in map(self._match, played) if m is not None]
         runner.stop()
         self._record(matches)
         return matches
+
+    def _seatings(self, a: str, b: str, episodes: int) -> list[tuple[dict[Any, str], int]]:
+        """How ``play_matches`` seats ``a`` and ``b`` (agent -> module) and for how many episodes each way:
+        half and half with ``a`` first, except for teams of asymmetric sides, who keep their own side."""
+        if self.layout is None:
+            return [(dict(zip(self.seats, (a, b))), episodes - episodes // 2),
+                    (dict(zip(self.seats, (b, a))), episodes // 2)]
+
+        def seating(first: str, second: str, first_side: str) -> dict[Any, str]:
+            other = next(side for side in self.layout.names if side != first_side)
+            return (self.layout.seat(first_side, self._teams[first]) | self.layout.seat(other, self._teams[second])
+                    | self.layout.neutral_mapping())
+
+        if not self.layout.symmetric:
+            return [(seating(a, b, self._player_sides[a]), episodes)]
+        side_0, side_1 = self.layout.names
+        return [(seating(a, b, side_0), episodes - episodes // 2), (seating(a, b, side_1), episodes // 2)]
+
+    def _module_copies(self, trainer: Algorithm, pid: str) -> dict[str, tuple[RLModuleSpec, dict[str, Any]]]:
+        """Player ``pid``'s modules by id, each with its spec and current weights: its one module, or in a
+        team league its team's own modules (not the fixed members')."""
+        if self.layout is None:
+            return {pid: self._frozen_copy(trainer, pid)}
+        specs = self._team_specs(pid)
+        weights = self._player_weights(pid) if pid in self.trainers else self._frozen_team_weights(pid)
+        return {module_id: (spec, weights[module_id]) for module_id, spec in specs.items()}
 
     def _frozen_copy(self, trainer: Algorithm, pid: str) -> tuple[RLModuleSpec, dict[str, Any]]:
         """The spec and current weights of player ``pid`` as seen by ``trainer``."""
@@ -779,6 +806,10 @@ class League:
         pair that never met. For an OpenSpiel game, ``marl_arena_envs.openspiel.pool_policy``
         turns the mixture into one OpenSpiel policy.
         """
+        if self.layout is not None and not self.layout.symmetric:
+            raise ValueError(f"pool_mixture solves one symmetric meta-game, but this league's sides "
+                             f"{list(self.layout.names)} are asymmetric: each side would need its own mixture "
+                             "(a two-population meta-game), which is not supported.")
         pool = list(players) if players else self._default_pool()
         unknown = [pid for pid in pool if pid not in self.players or self.players[pid].kind == "human"]
         if unknown:
