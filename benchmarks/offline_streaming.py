@@ -1,8 +1,8 @@
 """Offline streaming benchmark: BC trains on a generated 5M-row data set with bounded memory.
 
-The data set is written to a temporary directory as ``FILES`` Parquet files in the offline
-schema (``schema.to_table``): ``OBS_DIM``-wide float32 observations and next observations,
-so in memory it is several times larger than the memory goal. Each row's action is the
+A child process writes the data set to a temporary directory as ``FILES`` Parquet files in
+the offline schema (``schema.to_table``): ``OBS_DIM``-wide float32 observations and next
+observations, so in memory it is several times larger than the memory goal. Each row's action is the
 argmax of a fixed random linear map of its observation, a rule BC can learn, so the run
 shows learning, not just reading: the greedy policy's accuracy on fresh rows is reported
 before and after.
@@ -19,7 +19,10 @@ run Ray Data's read and map tasks) from /proc:
 * ``rss_total``: the sum of resident sets, which counts shared pages once per process that maps
   them, an upper bound.
 
-The baseline (Ray started, nothing read yet) is reported beside the peaks.
+Ray is started as BC starts it when none runs (``start_streaming_ray``: its workers inherit the
+read workers' allocator settings, so Ray Data's tasks all run in them), with ``RAY_CPUS`` CPUs.
+The baseline (Ray started, nothing read yet) is reported beside the peaks, and each process's
+share at the peak.
 
     python benchmarks/offline_streaming.py --quick    # 200k rows
     python benchmarks/offline_streaming.py --out      # 5M rows, writes results/offline_streaming.json
@@ -47,6 +50,8 @@ except ImportError:  # python benchmarks/offline_streaming.py: benchmarks/ is sy
 
 from marl_arena.algorithms import BCConfig
 from marl_arena.core.columns import Columns
+from marl_arena.offline import start_streaming_ray
+from marl_arena.offline.block_cast import WORKER_ENV
 from marl_arena.offline.schema import to_table
 
 logger = logging.getLogger("benchmarks.offline_streaming")
@@ -66,6 +71,9 @@ HPARAMS: dict[str, Any] = {"lr": 1e-3, "train_batch_size_per_learner": 2000}
 MAP_BATCHES: dict[str, Any] = {"concurrency": 1}
 """One worker reads and casts: one keeps this learner fed, and each more holds its own blocks."""
 MODEL: dict[str, Any] = {"fcnet_hiddens": [64, 64], "fcnet_activation": "relu"}
+RAY_CPUS = 1
+"""Ray's CPUs (``start_streaming_ray(num_cpus=...)``), one worker process each: the learner trains in the
+driver, outside Ray's count, and one worker reading and casting keeps it fed."""
 
 
 # ---------------------------------------------------------------------- data
@@ -104,6 +112,16 @@ def generate(directory: Path, rows: int, files: int) -> dict[str, Any]:
     return {"rows": per_file * files, "files": files, "obs_dim": OBS_DIM, "num_actions": NUM_ACTIONS,
             "bytes_on_disk": on_disk, "numeric_bytes_in_memory": in_memory,
             "generate_s": time.perf_counter() - started}
+
+
+def generate_apart(directory: Path, rows: int, files: int) -> dict[str, Any]:
+    """``generate`` in a child process: what the generator's heap keeps after it is not the training
+    process's memory, and a user's training process has generated nothing."""
+    import concurrent.futures
+    import multiprocessing
+
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(generate, directory, rows, files).result()
 
 
 class RuleEnv(gym.Env):
@@ -233,13 +251,13 @@ def train(directory: Path, passes: int) -> dict[str, Any]:
               .rl_module(model_config=dict(MODEL))
               .debugging(seed=TRAIN_SEED))
     weights = _rule(np.random.default_rng(DATA_SEED))
-    baseline = memory_snapshot()
+    baseline = memory_snapshot(by_process=True)
     sampler = PeakSampler(SAMPLE_S)
     sampler.start()
     started = time.perf_counter()
     algo = config.build_algo()
     try:
-        built = memory_snapshot()
+        built = memory_snapshot(by_process=True)
         accuracy_before = _accuracy(algo, weights)
         rows, passes_s = 0, []
         for _ in range(passes):
@@ -267,7 +285,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     common.configure_logging(args.verbose)
     common.set_torch_threads()
     mode = "quick" if args.quick else "full"
-    ray_started = common.start_ray()
+    ray_started = start_streaming_ray(num_cpus=RAY_CPUS)  # what BC itself starts when no Ray runs, but RAY_CPUS
+    common.wait_until_quiet()  # Ray keeps a CPU busy for a few seconds after it starts
     workdir = Path(tempfile.mkdtemp(prefix="offline_streaming_"))
     report: dict[str, Any] = {
         "benchmark": NAME, "mode": mode, "seeds": {"data": DATA_SEED, "train": TRAIN_SEED},
@@ -277,11 +296,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     f"goal: peak PSS total under {GOAL_MIB:.0f} MiB.",
         "hyperparameters": {**HPARAMS, "model": MODEL, "dataset_num_iters_per_learner": None,
                             "map_batches_kwargs": MAP_BATCHES},
+        "ray": {"start": f"start_streaming_ray(num_cpus={RAY_CPUS})", "started_here": ray_started,
+                "num_cpus": RAY_CPUS, "worker_env": WORKER_ENV},
     }
     started = time.perf_counter()
     try:
         report["load_before_generate"] = common.log_load("generating")
-        report["data"] = generate(workdir, ROWS[mode], FILES[mode])
+        report["data"] = generate_apart(workdir, ROWS[mode], FILES[mode])
         logger.info("data: %s", report["data"])
         report["load_before_train"] = common.log_load("training")
         report["bc"] = train(workdir, PASSES)

@@ -722,6 +722,9 @@ def offline_streaming_row(directory: Path) -> Row:
     ours = (f"{result['peak_pss_total_mib'] / 1024:.2f} GiB peak ({memory['baseline']['pss_total'] / 1024:.2f} GiB "
             f"with Ray idle before reading), {kilo(bc['rows_per_s'])} rows/s, rule accuracy "
             f"{pct(bc['accuracy_before'])} -> {pct(bc['accuracy_after'])}")
+    ray_start = result.optional("ray")  # how Ray was started, which decides how many worker processes it has
+    if ray_start is not None:
+        ours += f"; Ray: `{ray_start['start']}`"
     return Row(what, ours, "", "", result["command"])
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from marl_arena.algorithms.algorithm import Algorithm
 from marl_arena.algorithms.algorithm_config import AlgorithmConfig
 from marl_arena.offline import ModuleLayout, OfflineReader
+from marl_arena.offline.streaming_ray import start_streaming_ray
 
 # Learner metrics that add up over an iteration's updates; the rest are averaged.
 _SUMMED = ("num_module_steps_trained", "num_minibatch_updates")
@@ -30,6 +31,11 @@ class OfflineAlgorithm(Algorithm):
         self.reader = OfflineReader(self.config.input_, layouts, self.config.total_train_batch_size,
                                     self.config.map_batches_kwargs, self.config.iter_batches_kwargs,
                                     self.config.materialize_data)
+
+    def _plan_resources(self) -> dict[str, float]:
+        if not self.config.materialize_data:
+            start_streaming_ray()  # the stream's Ray, before Algorithm would start a plain one for its actors
+        return super()._plan_resources()
 
     def training_step(self) -> dict[str, Any]:
         updates = []

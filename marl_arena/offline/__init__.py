@@ -12,6 +12,7 @@ _EXPORTS = {
     "OfflineDataError": "marl_arena.offline.errors",
     "OfflineReader": "marl_arena.offline.reader",
     "resolve_paths": "marl_arena.offline.reader",
+    "start_streaming_ray": "marl_arena.offline.streaming_ray",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -11,8 +11,10 @@ few batches, never the dataset. The stream's blocks are small (``STREAM_BLOCK_BY
 object store memory they may take is capped (``STREAM_OBJECT_STORE_BYTES``), and the workers
 that read and cast run with an allocator that gives freed memory back
 (``block_cast.WORKER_ENV``); ``map_batches_kwargs={"concurrency": 1}`` keeps one such worker
-instead of one per CPU. Each streamed pass over the data is one Ray Data execution, whose
-start costs a second or two: small datasets pay it often. (Streaming the file list several
+instead of one per CPU. A stream that finds no Ray running starts one whose own workers have
+that environment (``streaming_ray.start_streaming_ray``), so it runs in them. Each streamed
+pass over the data is one Ray Data execution, whose start costs a second or two: small
+datasets pay it often. (Streaming the file list several
 times over in one execution does not work around it: Ray Data 2.60 reads a file named many
 times only once.) Materialized data (``materialize``) is read and cast in one execution; its
 blocks are then fetched once and sliced here, so a pass starts none. A batch leaves as one batch per module in the runners'
@@ -40,6 +42,7 @@ from marl_arena.offline.block_cast import PATH_COLUMN, WORKER_ENV, to_learner_ty
 from marl_arena.offline.schema import (
     OPTIONAL, REQUIRED, VECTOR_COLUMNS, ModuleLayout, OfflineDataError, check_schema, learner_schema,
 )
+from marl_arena.offline.streaming_ray import start_streaming_ray, workers_have_stream_env
 
 logger = logging.getLogger(__name__)
 
@@ -139,9 +142,14 @@ class OfflineReader:
 
         from marl_arena.runners.resources import ensure_ray
 
-        ensure_ray()
-        # Workers with an environment of their own start fresh (seconds); only a stream needs it.
-        worker = {} if self._materialize else {"runtime_env": {"env_vars": dict(WORKER_ENV)}}
+        if self._materialize:
+            ensure_ray()
+        else:
+            start_streaming_ray()
+        # Workers with an environment of their own start fresh (seconds, and a process each); only a
+        # stream needs it, and not when Ray's own workers were started with it.
+        worker = {} if self._materialize or workers_have_stream_env() else {
+            "runtime_env": {"env_vars": dict(WORKER_ENV)}}
         # Ray Data's V2 Parquet source lists the files by reading every footer again on new actors
         # (up to 32 processes of ~100 MB, each execution); the reader has read the footers already,
         # and the V1 source reads without them: an execution starts in a fraction of the time, and a

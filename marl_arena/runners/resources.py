@@ -20,9 +20,9 @@ import os
 logger = logging.getLogger(__name__)
 
 
-def ensure_ray(address: str | None = None) -> None:
-    """Start a local Ray cluster, or join the one at ``address`` ("auto": the one this machine
-    belongs to), unless this process is connected to one already."""
+def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Start a local Ray cluster with ``num_cpus`` CPUs (default: the machine's), or join the one at
+    ``address`` ("auto": the one this machine belongs to), unless this process is connected to one already."""
     import ray
 
     if ray.is_initialized():
@@ -30,8 +30,8 @@ def ensure_ray(address: str | None = None) -> None:
     if address is not None:
         ray.init(address=address, log_to_driver=True, logging_level=logging.WARNING, configure_logging=False)
     else:
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True,
-                 logging_level=logging.WARNING, configure_logging=False)
+        ray.init(num_cpus=os.cpu_count() if num_cpus is None else num_cpus, include_dashboard=False,
+                 log_to_driver=True, logging_level=logging.WARNING, configure_logging=False)
 
 
 def node_cpus() -> list[float]:
