@@ -29,7 +29,8 @@ illegal move raises in OpenSpiel, and the wrapper logs it and plays a random leg
 
 With ``--overlap`` our side runs once more with ``overlap_sampling=True`` (the runner samples
 the next batch during the update): not RLlib's algorithm, since each batch then comes from
-the weights before the previous update, so it is reported beside the comparison, not in it.
+the weights before the previous update, so it is reported beside the comparison, not in it
+(the CartPole runs, and with ``--selfplay`` the self-play throughput as ``ours_overlapped``).
 
     python benchmarks/ppo_speed.py --quick                               # one run, smoke check
     python benchmarks/ppo_speed.py --runs 5 --selfplay --overlap --out   # protocols 1 and 2
@@ -128,11 +129,11 @@ def _throughput(train: Any, lifetime_steps: Any) -> dict[str, Any]:
             "env_steps_per_s": (last - first) / seconds}
 
 
-def selfplay_ours(seed: int) -> dict[str, Any]:
-    """Our PPO, one module on both seats of connect_four, ``SELFPLAY`` settings."""
-    load = common.log_load("ours self-play")
+def selfplay_ours(seed: int, training: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Our PPO, one module on both seats of connect_four, ``SELFPLAY`` settings (``training`` overrides fields)."""
+    load = common.log_load("ours self-play" + (f" {training}" if training else ""))
     config = (PPOConfig().environment(f"open_spiel:{GAME}").env_runners(**RUNNERS).learners(num_learners=0)
-              .training(**SELFPLAY)
+              .training(**{**SELFPLAY, **(training or {})})
               .rl_module(model_config={k: MODEL[k] for k in ("fcnet_hiddens", "vf_share_layers")})
               .multi_agent(policies=["main"], policy_mapping_fn=lambda agent_id, *args, **kwargs: "main")
               .debugging(seed=seed))
@@ -240,6 +241,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     report["selfplay"]["ours"]["env_steps_per_s"], report["selfplay"]["rllib"]["env_steps_per_s"])
         if args.overlap:  # ours with overlapped sampling: not RLlib's algorithm (one iteration of policy lag)
             overlapped = [run_ours(seed, BUDGET_S[mode]["ours"], {"overlap_sampling": True}) for seed in seeds]
+            if args.selfplay:
+                report["selfplay"]["ours_overlapped"] = selfplay_ours(seeds[0], {"overlap_sampling": True})
     finally:
         common.stop_ray(ray_started)
     tasks = report["tasks"] = {"cartpole": summary(ours_runs)}

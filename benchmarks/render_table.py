@@ -213,10 +213,18 @@ def ppo_speed_rows(directory: Path) -> list[Row]:
         trunk = "value head on the policy's trunk" if selfplay["settings"]["vf_share_layers"] else "separate value trunk"
         rows.append(Row(f"PPO self-play throughput, {selfplay['game']}, one module on both seats, train batch "
                         f"{selfplay['settings']['train_batch_size_per_learner']}, 1 remote runner, {trunk}",
-                        f"{selfplay['ours']['env_steps_per_s']:.0f} env steps/s",
+                        f"{selfplay['ours']['env_steps_per_s']:.0f} env steps/s" + overlapped_selfplay(selfplay),
                         f"RLlib PPO via OpenSpielEnv, same settings: {selfplay['rllib']['env_steps_per_s']:.0f} env steps/s",
                         times(selfplay["env_steps_per_s_ours_over_rllib"], "the throughput"), command))
     return rows
+
+
+def overlapped_selfplay(selfplay: Node) -> str:
+    """Our self-play throughput with overlapped sampling, beside the comparison (not RLlib's algorithm)."""
+    overlapped = selfplay.optional("ours_overlapped")
+    if overlapped is None:
+        return ""
+    return f" ({overlapped['env_steps_per_s']:.0f} with overlap_sampling, one update of policy lag)"
 
 
 def dqn_row(directory: Path, name: str, label: Callable[[Node], str]) -> Row:
@@ -346,6 +354,16 @@ def sampling_rows(directory: Path) -> list[Row]:
             f"{spread((w['env_steps_per_s'] for w in ours), kilo, ' steps/s')}",
             f"RLlib {spread((w['env_steps_per_s'] for w in rllib), kilo)}",
             times(entry["ratio_ours_over_rllib"], "the rate"), result["command"]))
+    phases = result.optional("selfplay_phases")
+    if phases is not None:
+        for _, entry in phases["results"].items():
+            envs, us = entry["num_envs_per_env_runner"], entry["cpu_us_per_env_step_by_phase"]
+            split = ", ".join(f"{name.replace('_', ' ')} {us[name]:.0f}" for name in us)
+            rows.append(Row(
+                f"where a sampling step goes: {phases['game']} self-play, one [256, 256] module on both seats, "
+                f"in the driver, {envs} env{'s' if envs > 1 else ''} (CPU microseconds per env step)",
+                f"{kilo(entry['cpu_env_steps_per_s_untimed'])} steps per CPU second; {split}", "", "",
+                result["command"]))
     return rows
 
 

@@ -14,15 +14,25 @@ The two sides alternate window by window (``--repeats`` times) so that load from
 jobs hits both alike; figures are medians over repeats, and ``ratio`` is ours over
 RLlib's (goal: >= 3 with the same number of runners).
 
+``selfplay_phases`` (ours only, skipped with ``--no-selfplay``) profiles where a sampling
+step goes in self-play on OpenSpiel connect_four (one module on both seats, a [256, 256]
+MLP, a local runner with 1 and with 8 sub-envs): per env step, the env's own step, its
+observation and legal-mask encoding, our observation pipeline, the module's forward pass,
+action sampling, and the runner's and episodes' bookkeeping (the rest). Phases are timed
+in CPU seconds of the process (``time.process_time``), which other jobs on a busy machine
+distort less than wall time; the timers' own cost lands in the phases they wrap.
+
     python benchmarks/sampling_throughput.py --quick
     python benchmarks/sampling_throughput.py --out
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import time
-from typing import Any
+from typing import Any, Callable, Iterator
 
 try:  # python -m benchmarks.sampling_throughput, from the repository root
     from benchmarks import common, rllib_peer
@@ -80,6 +90,90 @@ def ours_sampling_throughput(num_env_runners: int, num_envs_per_env_runner: int,
     return {"env_steps_per_s": rate, "env_steps": env_steps, "seconds": elapsed}
 
 
+SELFPLAY_GAME = "open_spiel:connect_four"
+SELFPLAY_MODEL = {"fcnet_hiddens": [256, 256], "vf_share_layers": True}
+SELFPLAY_STEPS = 4000
+"""Env steps per timed ``sample`` call of the self-play profile (PPO's train batch in ``ppo_speed``)."""
+
+
+@contextlib.contextmanager
+def phase_timers(totals: dict[str, float]) -> Iterator[None]:
+    """Wrap the functions of each sampling phase so that their CPU seconds add up in ``totals``."""
+    from marl_arena.core.actor_critic import ActorCriticModule
+    from marl_arena.runners import env_runner, observation_pipeline
+    from marl_arena_envs.openspiel import env as openspiel_env, observations
+
+    targets = [
+        (openspiel_env.OpenSpielEnv, "step", "env_step"),
+        (observations.ObservationEncoder, "encode", "env_obs_and_mask_encoding"),
+        (observation_pipeline.ObservationPipeline, "process", "runner_obs_pipeline"),
+        (ActorCriticModule, "forward_exploration", "forward"),
+        (env_runner, "sample_categorical", "action_sampling"),
+    ]
+    originals = [(owner, name, getattr(owner, name)) for owner, name, _ in targets]
+
+    def timed(function: Callable, phase: str) -> Callable:
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.process_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                totals[phase] = totals.get(phase, 0.0) + time.process_time() - start
+        return wrapper
+
+    try:
+        for (owner, name, phase), (_, _, function) in zip(targets, originals):
+            setattr(owner, name, timed(function, phase))
+        yield
+    finally:
+        for owner, name, function in originals:
+            setattr(owner, name, function)
+
+
+def selfplay_phases(num_envs: int, calls: int, seed: int = 0) -> dict[str, Any]:
+    """Microseconds of CPU per env step by phase, for a local runner sampling connect_four self-play."""
+    config = (
+        PPOConfig()
+        .environment(SELFPLAY_GAME)
+        .env_runners(num_env_runners=0, num_envs_per_env_runner=num_envs)
+        .training(train_batch_size_per_learner=SELFPLAY_STEPS, minibatch_size=128)
+        .rl_module(model_config=dict(SELFPLAY_MODEL))
+        .multi_agent(policies=["main"], policy_mapping_fn=lambda agent_id, *args, **kwargs: "main")
+        .debugging(seed=seed)
+    )
+    algo = config.build_algo()
+    runner = algo.env_runner_group.local_runner
+    try:
+        runner.sample(num_timesteps=SELFPLAY_STEPS)  # warm-up
+        untimed = []
+        for _ in range(calls):
+            start = time.process_time()
+            runner.sample(num_timesteps=SELFPLAY_STEPS)
+            untimed.append(time.process_time() - start)
+        totals: dict[str, float] = {}
+        with phase_timers(totals):
+            start = time.process_time()
+            for _ in range(calls):
+                runner.sample(num_timesteps=SELFPLAY_STEPS)
+            timed_total = time.process_time() - start
+    finally:
+        algo.stop()
+    steps = calls * SELFPLAY_STEPS
+    us = {phase: 1e6 * seconds / steps for phase, seconds in totals.items()}
+    us["env_step"] -= us["env_obs_and_mask_encoding"]  # encoding runs inside the env's step
+    us["bookkeeping"] = 1e6 * timed_total / steps - sum(us.values())
+    entry = {
+        "num_envs_per_env_runner": num_envs, "env_steps": steps,
+        "cpu_env_steps_per_s_untimed": common.median([SELFPLAY_STEPS / s for s in untimed]),
+        "cpu_us_per_env_step_with_timers": 1e6 * timed_total / steps,
+        "cpu_us_per_env_step_by_phase": us,
+        "share_by_phase": {phase: value / (1e6 * timed_total / steps) for phase, value in us.items()},
+    }
+    logger.info("self-play phases, %d envs: %s", num_envs, {k: round(v, 1) for k, v in us.items()})
+    return entry
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = common.base_parser(__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, help="timed seconds per window (full 10, quick 3)")
@@ -87,6 +181,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--num-envs", type=int, nargs="+", help="sub-envs per runner to measure (full 1 8, quick 1)")
     parser.add_argument("--runners", type=int, nargs="+", help="numbers of runners to measure (default 0 2)")
     parser.add_argument("--steps-per-call", type=int, default=1000, help="env steps per runner per round")
+    parser.add_argument("--no-selfplay", action="store_true", help="skip the connect_four self-play phase profile")
     args = parser.parse_args(argv)
     common.configure_logging(args.verbose)
     common.set_torch_threads()
@@ -149,6 +244,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "goal": f"ours / RLlib >= {GOAL:g} with the same number of runners (0 and 2)",
                 "goal_met": all(v >= GOAL for v in ratios.values()),
             }
+        if not args.no_selfplay:
+            calls = 1 if args.quick else 5
+            phases = report["selfplay_phases"] = {
+                "game": SELFPLAY_GAME, "model": SELFPLAY_MODEL, "steps_per_call": SELFPLAY_STEPS, "calls": calls,
+                "clock": "process CPU time (time.process_time)", "results": {},
+            }
+            for num_envs in (1, 8):
+                load = common.log_load(f"self-play phases, {num_envs} envs")
+                phases["results"][f"envs_{num_envs}"] = {**selfplay_phases(num_envs, calls), "load_before": load}
     finally:
         common.stop_ray(ray_started)
     common.finish(report, NAME, args.out, started)

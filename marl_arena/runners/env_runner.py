@@ -16,9 +16,11 @@ one never moves torch's random stream, so sampling draws the same actions either
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import itertools
 import logging
-import weakref
+import math
 from collections import OrderedDict, defaultdict
 from typing import Any, Callable
 
@@ -29,7 +31,7 @@ import torch
 from marl_arena.core.columns import Columns
 from marl_arena.core.distributions import Categorical
 from marl_arena.core.rl_module import MultiRLModuleSpec, RLModuleSpec
-from marl_arena.env.episode import MultiAgentEpisode, StepOutcome
+from marl_arena.env.episode import AgentTrajectory, MultiAgentEpisode, StepOutcome
 from marl_arena.env.registry import EnvContext, env_creator_for
 from marl_arena.offline.writer import EpisodeWriter
 from marl_arena.runners.critic_inputs import CriticInputs
@@ -39,6 +41,7 @@ from marl_arena.runners.observation_pipeline import ObservationPipeline
 logger = logging.getLogger(__name__)
 
 _MAX_CONSECUTIVE_ENV_FAILURES = 10
+_ABSENT = object()
 
 
 class EnvError(RuntimeError):
@@ -103,12 +106,20 @@ def sample_categorical(logits: np.ndarray, rng: np.random.Generator, explore: bo
     are never drawn: a row takes the first action whose cumulative probability exceeds
     its uniform draw.
     """
+    if len(logits) == 1:
+        return _sample_one_categorical(logits, rng, explore)
+    return _sample_categorical_rows(logits, rng, explore)
+
+
+def _sample_categorical_rows(logits: np.ndarray, rng: np.random.Generator,
+                             explore: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``sample_categorical`` vectorised over the rows."""
     shifted = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
     probs = np.exp(shifted)
     cumulative = np.cumsum(probs, axis=-1)
     total = cumulative[:, -1]
     if not np.isfinite(total).all():
-        raise ValueError(f"Categorical logits are not finite: {logits[~np.isfinite(total)][:3]} (a diverged policy?).")
+        _raise_not_finite(logits, total)
     if explore:
         draws = rng.random(len(logits)) * total
         actions = np.minimum((cumulative <= draws[:, None]).sum(axis=-1), logits.shape[-1] - 1)
@@ -116,6 +127,47 @@ def sample_categorical(logits: np.ndarray, rng: np.random.Generator, explore: bo
         actions = logits.argmax(axis=-1)
     logp = shifted[np.arange(len(logits)), actions] - np.log(total)
     return actions, logp.astype(np.float32)
+
+
+def _sample_one_categorical(logits: np.ndarray, rng: np.random.Generator, explore: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``sample_categorical`` for one row (one agent acting in one sub-env: turn-based games).
+
+    The same arithmetic with Python scalars where numpy's per-call cost dominates: the
+    exponent and logarithm stay numpy's (``math``'s differ in the last bit), the cumulative
+    sum is the same left-to-right addition, ``rng.random()`` is the draw ``rng.random(1)``
+    gives, and ``bisect_right`` counts the cumulative probabilities at or below it.
+    """
+    row = logits[0]
+    shifted = row.astype(np.float64)
+    shifted -= np.maximum.reduce(shifted)  # ndarray.max() without its Python wrapper
+    cumulative = list(itertools.accumulate(np.exp(shifted).tolist()))
+    total = cumulative[-1]
+    if not math.isfinite(total):
+        _raise_not_finite(logits, np.array([total]))
+    action = min(bisect.bisect_right(cumulative, rng.random() * total), len(cumulative) - 1) if explore \
+        else int(row.argmax())
+    return np.array([action], dtype=np.intp), np.array([shifted[action] - np.log(total)], dtype=np.float32)
+
+
+def _raise_not_finite(logits: np.ndarray, total: np.ndarray) -> None:
+    raise ValueError(f"Categorical logits are not finite: {logits[~np.isfinite(total)][:3]} (a diverged policy?).")
+
+
+@dataclasses.dataclass
+class _ActingModule:
+    """A module that acts in a runner, and what sampling asks of it once instead of every step."""
+
+    module: Any
+    initial_state: np.ndarray | None
+    """Its initial recurrent state as numpy; None without memory."""
+    categorical: bool | None = None
+    """Whether it acts through a plain Categorical (sampled in numpy); None until its first output."""
+
+
+def _stack(rows: list[np.ndarray]) -> np.ndarray:
+    """``np.stack(rows)``; one row (one agent acting: turn-based games, one sub-env) as a view, since
+    the forward pass only reads it and ``np.stack``'s own overhead is a good part of a step."""
+    return rows[0][None] if len(rows) == 1 else np.stack(rows)
 
 
 def concat_segments(segments: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -138,8 +190,8 @@ class EnvRunner:
             torch.manual_seed(config.seed + 7919 * worker_index)
         # Draws the actions of categorical policies (see sample_categorical).
         self._action_rng = np.random.default_rng(None if config.seed is None else config.seed + 7919 * worker_index)
-        self._categorical: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        self._initial_states: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # see _initial_state
+        self._acting_modules: dict[str, _ActingModule] = {}  # see _acting_module
+        self._action_converters: dict[Any, Callable[[np.ndarray], Any]] = {}  # see _env_action
         self._envs = [self._make_env(i) for i in range(config.num_envs_per_env_runner)]
         self._pipelines: dict[Any, ObservationPipeline] = agent_pipelines(config, self._envs[0])
         self.module = module_spec.build()
@@ -276,33 +328,38 @@ class EnvRunner:
                     started[i] = (self._episodes[i].add_env_reset(obs), obs)
                     if self._episodes_left_to_start is not None:
                         self._episodes_left_to_start -= 1
-        self._observe(started)
+        if started:
+            self._observe(started)
 
     def _compute_actions(self, explore: bool) -> tuple[list[dict], int]:
         """One forward pass per module over every acting agent of every sub-env."""
-        members_by_module: dict[str, list[tuple[int, Any]]] = defaultdict(list)
-        for i, episode in enumerate(self._episodes):
-            for agent_id in self._acting[i]:
-                members_by_module[episode.agents[agent_id].module_id].append((i, agent_id))
+        members_by_module: dict[str, list[tuple[int, Any, AgentTrajectory]]] = {}
+        for i, acting in enumerate(self._acting):
+            if acting:
+                agents = self._episodes[i].agents
+                for agent_id in acting:
+                    trajectory = agents[agent_id]
+                    members_by_module.setdefault(trajectory.module_id, []).append((i, agent_id, trajectory))
         actions: list[dict] = [{} for _ in self._envs]
         acted = 0
         for module_id, members in members_by_module.items():
-            observed = [self._episodes[i].agents[aid].last_obs for i, aid in members]
-            batch = {Columns.OBS: torch.from_numpy(np.stack([o for o, _ in observed]))}
+            observed = [trajectory.last_obs for _, _, trajectory in members]
+            batch = {Columns.OBS: torch.from_numpy(_stack([o for o, _ in observed]))}
             if observed[0][1] is not None:
-                batch[Columns.ACTION_MASK] = torch.from_numpy(np.stack([m for _, m in observed]))
-            module = self.module[module_id]
-            initial_state = self._initial_state(module)
+                batch[Columns.ACTION_MASK] = torch.from_numpy(_stack([m for _, m in observed]))
+            acting = self._acting_module(module_id)
+            module, initial_state = acting.module, acting.initial_state
             if initial_state is not None:  # each agent's own state, this episode's
-                trajectories = [self._episodes[i].agents[aid] for i, aid in members]
-                states = np.stack([initial_state if t.state is None else t.state for t in trajectories])
+                states = np.stack([initial_state if t.state is None else t.state for _, _, t in members])
                 batch[Columns.STATE_IN] = torch.from_numpy(states)
             out = module.forward_exploration(batch) if explore else module.forward_inference(batch)
             if initial_state is not None:
                 states_out = out[Columns.STATE_OUT].numpy()
             dist_inputs = out[Columns.ACTION_DIST_INPUTS]
             dist_inputs_np = dist_inputs.numpy()
-            if self._is_categorical(module, dist_inputs):
+            if acting.categorical is None:  # asked once per module object, on its first output
+                acting.categorical = type(module.action_distribution(dist_inputs)) is Categorical
+            if acting.categorical:
                 chosen_np, logp = sample_categorical(dist_inputs_np, self._action_rng, explore)
             else:
                 dist = module.action_distribution(dist_inputs)
@@ -310,41 +367,49 @@ class EnvRunner:
                 logp = dist.logp(chosen).numpy()
                 chosen_np = chosen.numpy()
             keep = module_id in self._modules_to_train or self._writer is not None
-            for k, (i, agent_id) in enumerate(members):
+            for k, (i, agent_id, trajectory) in enumerate(members):
                 action = chosen_np[k]
-                actions[i][agent_id] = self._env_action(i, agent_id, action)
+                actions[i][agent_id] = self._env_action(agent_id)(action)
                 extras = {Columns.ACTION_LOGP: logp[k], Columns.ACTION_DIST_INPUTS: dist_inputs_np[k]} if keep else {}
                 if initial_state is not None:
-                    trajectories[k].state = states_out[k]
+                    trajectory.state = states_out[k]
                     if keep:  # the state the action was taken from: a training sequence may start at any step
                         extras[Columns.STATE_IN] = states[k]
-                self._episodes[i].add_actions(agent_id, action, extras)
+                trajectory.act(action, extras)
             acted += len(members)
         return actions, acted
 
-    def _initial_state(self, module) -> np.ndarray | None:
-        """A stateful module's initial state as numpy, None without memory (asked once per module object)."""
-        known = self._initial_states.get(module, False)
-        if known is False:
+    def _acting_module(self, module_id: str) -> _ActingModule:
+        """The module acting as ``module_id`` now, with what sampling asks of it once per module object
+        (a module evicted and rebuilt, or replaced, is a new object and is asked again)."""
+        module = self.module[module_id]
+        acting = self._acting_modules.get(module_id)
+        if acting is None or acting.module is not module:
             initial = module.get_initial_state()
-            known = self._initial_states[module] = None if initial is None else initial.numpy()
-        return known
+            acting = self._acting_modules[module_id] = _ActingModule(
+                module, None if initial is None else initial.numpy())
+        return acting
 
-    def _is_categorical(self, module, dist_inputs: torch.Tensor) -> bool:
-        """Whether ``module`` acts through a plain Categorical (asked once per module object)."""
-        known = self._categorical.get(module)
-        if known is None:
-            known = self._categorical[module] = type(module.action_distribution(dist_inputs)) is Categorical
-        return known
-
-    def _env_action(self, i: int, agent_id: Any, action: np.ndarray) -> Any:
-        space = self._envs[i].get_action_space(agent_id)
-        if isinstance(space, gym.spaces.Discrete):
-            return int(action)
-        if isinstance(space, gym.spaces.Box):
-            action = action.reshape(space.shape)
-            return np.clip(action, space.low, space.high) if self.config.clip_actions else action
-        return action
+    def _env_action(self, agent_id: Any) -> Callable[[np.ndarray], Any]:
+        """What turns a module's action for ``agent_id`` into the env's (made once per agent id)."""
+        convert = self._action_converters.get(agent_id)
+        if convert is None:
+            space = self._envs[0].get_action_space(agent_id)
+            if isinstance(space, gym.spaces.Discrete):
+                convert = int
+            elif isinstance(space, gym.spaces.Box):
+                shape, low, high = space.shape, space.low, space.high
+                if self.config.clip_actions:
+                    def convert(action: np.ndarray) -> np.ndarray:
+                        return np.clip(action.reshape(shape), low, high)
+                else:
+                    def convert(action: np.ndarray) -> np.ndarray:
+                        return action.reshape(shape)
+            else:
+                def convert(action: Any) -> Any:
+                    return action
+            self._action_converters[agent_id] = convert
+        return convert
 
     def _step_envs(self, actions: list[dict], finished: list[EpisodeStats], segments) -> int:
         stepped = {}
@@ -384,15 +449,17 @@ class EnvRunner:
 
     def _observe(self, outcomes: dict[int, tuple[StepOutcome, dict]]) -> None:
         """Run each agent's observation pipeline once over all sub-envs, then record."""
-        raw_by_agent: dict[Any, list[tuple[int, Any]]] = defaultdict(list)
+        raw_by_agent: dict[Any, list[tuple[int, Any]]] = {}
         for i, (outcome, obs) in outcomes.items():
             episode = self._episodes[i]
             if not episode.agents:
                 self._add_new_agents(episode, obs, {})
-            for agent_id in (*outcome.acting, *outcome.ending):
-                if agent_id in obs:
-                    raw_by_agent[agent_id].append((i, obs[agent_id]))
-        processed: dict[int, dict] = defaultdict(dict)
+            for agents in (outcome.acting, outcome.ending):
+                for agent_id in agents:
+                    raw = obs.get(agent_id, _ABSENT)
+                    if raw is not _ABSENT:
+                        raw_by_agent.setdefault(agent_id, []).append((i, raw))
+        processed: dict[int, dict] = {i: {} for i in outcomes}
         for agent_id, entries in raw_by_agent.items():
             rows, masks = self._pipeline(agent_id).process([o for _, o in entries])
             for k, (i, _) in enumerate(entries):
@@ -499,6 +566,7 @@ class EnvRunner:
                 break
             if module_id != keep and module_id not in in_use:
                 self.module.remove_module_by_id(module_id)
+                self._acting_modules.pop(module_id, None)
                 del self._built[module_id]
 
     def set_policy_mapping_fn(self, policy_mapping_fn: Callable) -> None:
