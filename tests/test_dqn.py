@@ -12,7 +12,7 @@ import torch
 
 import conftest  # noqa: F401  (registers "ma_cartpole")
 from marl_arena.algorithms import DQN, DQNConfig
-from marl_arena.algorithms.dqn.dqn_config import epsilon_at
+from marl_arena.algorithms.schedules import value_at
 from marl_arena.algorithms.dqn.dqn_learner import q_targets
 from marl_arena.learners.target_networks import update_target
 from marl_arena.algorithms.registry import config_for
@@ -197,13 +197,13 @@ def test_update_target_copies_exactly_with_tau_one():
 # ---------------------------------------------------------------------- epsilon
 def test_epsilon_schedule_values():
     schedule = [(0, 1.0), (1000, 0.1), (2000, 0.0)]
-    assert epsilon_at(schedule, 0) == 1.0
-    assert epsilon_at(schedule, 500) == pytest.approx(0.55)
-    assert epsilon_at(schedule, 1000) == pytest.approx(0.1)
-    assert epsilon_at(schedule, 1500) == pytest.approx(0.05)
-    assert epsilon_at(schedule, 10_000) == 0.0
-    assert epsilon_at([(100, 0.5), (200, 0.1)], 0) == 0.5
-    assert epsilon_at(0.2, 12345) == 0.2
+    assert value_at(schedule, 0) == 1.0
+    assert value_at(schedule, 500) == pytest.approx(0.55)
+    assert value_at(schedule, 1000) == pytest.approx(0.1)
+    assert value_at(schedule, 1500) == pytest.approx(0.05)
+    assert value_at(schedule, 10_000) == 0.0
+    assert value_at([(100, 0.5), (200, 0.1)], 0) == 0.5
+    assert value_at(0.2, 12345) == 0.2
 
 
 def test_epsilon_reaches_the_runners_through_weight_sync():
@@ -212,7 +212,7 @@ def test_epsilon_reaches_the_runners_through_weight_sync():
         runner_module = algo.env_runner_group.local_runner.module["default_policy"]
         assert runner_module.epsilon.item() == 1.0
         result = algo.train()
-        expected = epsilon_at([(0, 1.0), (400, 0.0)], result["num_env_steps_sampled_lifetime"])
+        expected = value_at([(0, 1.0), (400, 0.0)], result["num_env_steps_sampled_lifetime"])
         assert runner_module.epsilon.item() == pytest.approx(expected, abs=1e-6)
         assert result["learners"]["default_policy"]["epsilon"] == pytest.approx(expected, abs=1e-6)
     finally:

@@ -255,7 +255,8 @@ def test_a_checkpoint_restores_the_centralized_critic_and_the_team_reward_env(tm
 def test_ray_runners_and_two_learners_train_a_centralized_critic(ray_session):
     from ray import cloudpickle
 
-    config = _config({"critic_input": "team_obs"}).env_runners(num_env_runners=1).learners(num_learners=2)
+    config = (_config({"critic_input": "team_obs"}).env_runners(num_env_runners=1).learners(num_learners=2)
+              .training(normalize_value_targets=True))
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray's workers cannot import this test module
     try:
         algo = config.build_algo()
@@ -268,6 +269,8 @@ def test_ray_runners_and_two_learners_train_a_centralized_critic(ray_session):
     metrics = results[-1]["learners"]["team"]
     assert metrics["num_module_steps_trained"] > 0 and np.isfinite(metrics["vf_loss"])
     assert results[-1]["num_env_steps_sampled_lifetime"] >= 128
+    # The value normaliser saw TeamGame's returns (every reward is 1, 2 or 3, so their mean is positive).
+    assert metrics["value_norm_mean"] > 0.5 and metrics["value_norm_std"] > 0.0
 
 
 # ---------------------------------------------------------------------------- team rewards

@@ -13,6 +13,7 @@ import numbers
 import os
 from typing import Any, Callable, Collection
 
+from marl_arena.algorithms.schedules import check_schedule
 from marl_arena.core.models import DefaultModelConfig
 from marl_arena.core.rl_module import DEFAULT_MODULE_ID, RLModuleSpec
 
@@ -41,6 +42,9 @@ class AlgorithmConfig:
     runners; then ``input_`` must be set."""
     supports_recurrent_modules = False
     """Whether the algorithm's learner trains stateful modules on sequences (``use_lstm``)."""
+    supports_lr_schedule = False
+    """Whether ``lr`` may also be a schedule ``[[env_steps, lr], ...]`` (``marl_arena.algorithms.schedules``),
+    which the algorithm's learner follows."""
 
     def __init__(self, algo_class: type | None = None):
         if algo_class is not None:
@@ -371,7 +375,10 @@ class AlgorithmConfig:
             _check_int(self, "minibatch_size", minimum=1)
         if self.rollout_fragment_length != "auto":
             _check_int(self, "rollout_fragment_length", minimum=1, extra="or 'auto'")
-        _check_number(self, "lr", low=0.0, low_inclusive=False)
+        if self.supports_lr_schedule:
+            check_schedule(self, "lr", low=0.0, low_inclusive=False)
+        else:
+            _check_number(self, "lr", low=0.0, low_inclusive=False)
         _check_number(self, "gamma", low=0.0, high=1.0)
         _check_number(self, "num_cpus_per_env_runner", low=0.0)
         if self.max_opponents_per_runner is not None:

@@ -11,21 +11,8 @@ from marl_arena.algorithms.off_policy_config import OffPolicyConfig
 from marl_arena.core.q_module import QModelConfig
 
 EpsilonSchedule = float | Sequence[tuple[int, float]]
-
-
-def epsilon_at(schedule: EpsilonSchedule, env_steps: int) -> float:
-    """Epsilon after ``env_steps`` sampled env steps: piecewise linear between the
-    ``(env_steps, epsilon)`` points, constant before the first and after the last; a plain
-    number is a constant schedule."""
-    if isinstance(schedule, numbers.Real):
-        return float(schedule)
-    points = [(float(t), float(e)) for t, e in schedule]
-    if env_steps <= points[0][0]:
-        return points[0][1]
-    for (t0, e0), (t1, e1) in zip(points, points[1:]):
-        if env_steps < t1:
-            return e0 + (e1 - e0) * (env_steps - t0) / (t1 - t0)
-    return points[-1][1]
+"""A constant epsilon, or ``(env_steps, epsilon)`` points: read with ``schedules.value_at``, constant
+before the first point and after the last."""
 
 
 class DQNConfig(OffPolicyConfig):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from marl_arena.algorithms.dqn.dqn_config import epsilon_at
+from marl_arena.algorithms.schedules import value_at
 from marl_arena.core.columns import Columns
 from marl_arena.core.q_module import legal_mask
 from marl_arena.core.rl_module import RLModule
@@ -72,7 +72,7 @@ def project_distribution(next_probs: torch.Tensor, rewards: torch.Tensor, discou
 class DQNLearner(OffPolicyLearner):
     def __init__(self, config, module_spec, device: str = "cpu"):
         super().__init__(config, module_spec, device)
-        self.set_epsilon(epsilon_at(config.epsilon, 0))
+        self.set_epsilon(value_at(config.epsilon, 0))
 
     # ------------------------------------------------------------------ loss
     def prepare_batch(self, module_id: str, batch: TensorBatch) -> TensorBatch:
@@ -140,6 +140,6 @@ class DQNLearner(OffPolicyLearner):
 
     def after_training_step(self, num_env_steps_sampled_lifetime: int) -> dict[str, float]:
         """Set epsilon from the schedule; the base class updates the targets."""
-        epsilon = epsilon_at(self.config.epsilon, num_env_steps_sampled_lifetime)
+        epsilon = value_at(self.config.epsilon, num_env_steps_sampled_lifetime)
         self.set_epsilon(epsilon)
         return {"epsilon": epsilon, **super().after_training_step(num_env_steps_sampled_lifetime)}

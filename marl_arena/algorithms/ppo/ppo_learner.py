@@ -8,7 +8,12 @@ update exactly as one learner on the whole batch, and keep one KL coefficient.
 
 A recurrent module (``use_lstm``) trains on sequences (``learners.sequences``): values and
 bootstrap values come from one recurrent pass over each chunk, GAE runs over the rows as
-for any module, and the epochs shuffle whole chunks."""
+for any module, and the epochs shuffle whole chunks.
+
+With ``normalize_value_targets`` the value head learns standardised targets
+(``learners.value_norm``, on-policy's ValueNorm): its outputs are mapped back to returns
+for GAE, and the targets of the value loss are the returns normalised by the running
+moments that include this batch."""
 
 from __future__ import annotations
 
@@ -19,8 +24,10 @@ import torch
 from marl_arena.algorithms.estimators import compute_gae, explained_variance
 from marl_arena.core.columns import Columns
 from marl_arena.core.rl_module import RLModule
-from marl_arena.learners.learner import Learner, TensorBatch
+from marl_arena.algorithms.schedules import value_at
+from marl_arena.learners.learner import DEFAULT_OPTIMIZER, Learner, TensorBatch, adam
 from marl_arena.learners.sequences import real_steps, recurrent_values, sequence_layout
+from marl_arena.learners.value_norm import ValueNormalizer
 
 
 def adapted_kl_coeff(coeff: float, kl: float, kl_target: float) -> float:
@@ -57,8 +64,15 @@ def bootstrap_values(module: RLModule, values: torch.Tensor, obs: torch.Tensor, 
 
 class PPOLearner(Learner):
     def __init__(self, config, module_spec, device: str = "cpu"):
+        self.env_steps = 0
+        """The clock of the ``lr`` and ``entropy_coeff`` schedules: the algorithm's lifetime sampled env steps."""
         super().__init__(config, module_spec, device)
         self.kl_coeffs = {mid: float(config.kl_coeff) for mid in self.module_ids_to_train}
+        self.value_normalizers = {mid: self._new_value_normalizer() for mid in self.module_ids_to_train
+                                  if config.normalize_value_targets}
+
+    def _new_value_normalizer(self) -> ValueNormalizer:
+        return ValueNormalizer(self.config.value_norm_decay, self.device)
 
     def prepare_batch(self, module_id: str, batch: TensorBatch) -> TensorBatch:
         """GAE over the batch; the columns only GAE needs leave the batch, so the epochs do not shuffle them."""
@@ -79,6 +93,9 @@ class PPOLearner(Learner):
             with torch.no_grad():
                 values = module.compute_values(value_in)
                 next_values = bootstrap_values(module, values, value_in, next_in, terminateds)
+        normalizer = self.value_normalizers.get(module_id)
+        if normalizer is not None:  # the head's outputs as returns (GAE ignores a terminal row's next value)
+            values, next_values = normalizer.denormalize(values), normalizer.denormalize(next_values)
         advantages, targets = compute_gae(
             batch.pop(Columns.REWARDS).cpu().numpy(), values.cpu().numpy(), next_values.cpu().numpy(),
             terminateds.cpu().numpy(), truncateds.cpu().numpy(), self.config.gamma, self.config.lambda_,
@@ -86,8 +103,21 @@ class PPOLearner(Learner):
         batch.pop(Columns.NEXT_ACTION_MASK, None)
         self._explained_variance = explained_variance(targets, values.cpu().numpy())
         batch[Columns.ADVANTAGES] = self._standardize(torch.as_tensor(advantages, device=self.device))
-        batch[Columns.VALUE_TARGETS] = torch.as_tensor(targets, device=self.device)
+        batch[Columns.VALUE_TARGETS] = self._value_targets(module_id, torch.as_tensor(targets, device=self.device))
         return batch if layout is None else layout.to_sequences(batch)
+
+    def _value_targets(self, module_id: str, targets: torch.Tensor) -> torch.Tensor:
+        """The targets of the value loss: the returns themselves, or, with a value normaliser, the
+        returns normalised after folding this batch's moments (over every learner's rows) into it."""
+        normalizer = self.value_normalizers.get(module_id)
+        if normalizer is None:
+            return targets
+        wide = targets.to(torch.float64)
+        count, total, total_sq = self.sum_over_learners(
+            torch.stack([wide.new_tensor(len(wide)), wide.sum(), (wide ** 2).sum()]))
+        if count > 0:
+            normalizer.update(total / count, total_sq / count)
+        return normalizer.normalize(targets)
 
     def _standardize(self, advantages: torch.Tensor) -> torch.Tensor:
         """(A - mean) / std, both over every learner's rows (std with Bessel's correction)."""
@@ -118,7 +148,8 @@ class PPOLearner(Learner):
 
         entropy = dist.entropy().mean()
         kl = old_dist.kl(dist).mean()
-        total = policy_loss + config.vf_loss_coeff * vf_loss - config.entropy_coeff * entropy
+        entropy_coeff = value_at(config.entropy_coeff, self.env_steps)
+        total = policy_loss + config.vf_loss_coeff * vf_loss - entropy_coeff * entropy
         if config.use_kl_loss:
             total = total + self.kl_coeffs[module_id] * kl
         with torch.no_grad():
@@ -136,15 +167,42 @@ class PPOLearner(Learner):
                 torch.tensor([metrics.get("mean_kl_loss", 0.0), 1.0], dtype=torch.float64, device=self.device))
             self.kl_coeffs[module_id] = adapted_kl_coeff(self.kl_coeffs[module_id], float(kl_sum / learners),
                                                          self.config.kl_target)
-        return {"curr_kl_coeff": self.kl_coeffs[module_id], "vf_explained_var": self._explained_variance}
+        extra = {"curr_kl_coeff": self.kl_coeffs[module_id], "vf_explained_var": self._explained_variance,
+                 "curr_lr": value_at(self.config.lr, self.env_steps),
+                 "curr_entropy_coeff": value_at(self.config.entropy_coeff, self.env_steps)}
+        normalizer = self.value_normalizers.get(module_id)
+        if normalizer is not None:
+            mean, std = normalizer.mean_std()
+            extra.update(value_norm_mean=float(mean), value_norm_std=float(std))
+        return extra
+
+    def configure_optimizers_for_module(self, module_id: str, module: RLModule) -> dict[str, torch.optim.Optimizer]:
+        """One Adam at the ``lr`` schedule's current value (``set_env_steps`` moves it on)."""
+        return {DEFAULT_OPTIMIZER: adam(module.parameters(), lr=value_at(self.config.lr, self.env_steps))}
+
+    def set_env_steps(self, env_steps: int) -> None:
+        """Move the schedules' clock to ``env_steps``: every optimizer takes the ``lr`` schedule's
+        value there, and the entropy bonus ``entropy_coeff``'s."""
+        self.env_steps = int(env_steps)
+        lr = value_at(self.config.lr, self.env_steps)
+        for optimizers in self.optimizers.values():
+            for optimizer in optimizers.values():
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
 
     def reset_module(self, module_id: str) -> None:
         """A fresh module and optimizer, with the KL coefficient back at ``kl_coeff``."""
         super().reset_module(module_id)
         self.kl_coeffs[module_id] = float(self.config.kl_coeff)
+        if module_id in self.value_normalizers:
+            self.value_normalizers[module_id] = self._new_value_normalizer()
 
     def get_extra_state(self) -> dict[str, Any]:
-        return {"kl_coeffs": dict(self.kl_coeffs)}
+        return {"kl_coeffs": dict(self.kl_coeffs),
+                "value_normalizers": {mid: norm.get_state() for mid, norm in self.value_normalizers.items()}}
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
         self.kl_coeffs.update(state.get("kl_coeffs", {}))
+        for module_id, norm_state in state.get("value_normalizers", {}).items():
+            if module_id in self.value_normalizers:
+                self.value_normalizers[module_id].set_state(norm_state)
