@@ -811,13 +811,16 @@ def mpe_spread_mappo_row(directory: Path) -> Row:
     figure = published.optional("published_mappo_episode_reward")
     peer = (f"published MAPPO (marlbenchmark/on-policy, 20M env steps): "
             f"{'learning curves only, no number quoted here' if figure is None else f'{figure:g}'}")
-    gap = summary["mappo"]["onpolicy_episode_reward"]["median"] - summary["ippo"]["onpolicy_episode_reward"]["median"]
-    return Row(f"MPE simple_spread_v3 (mpe2), 3 agents, one shared policy: MAPPO (critic on the team's "
+    mappo = summary["mappo"]["onpolicy_episode_reward"]["median"]
+    gaps = [f"MAPPO {mappo - summary[arm]['onpolicy_episode_reward']['median']:+.1f} over {name} (medians)"
+            for arm, name in (("ippo", "independent PPO"), ("ippo_team_reward", "independent critics, team reward"))
+            if summary.optional(arm) is not None]
+    norm = " with value normalisation" if result["ppo"].optional("value_norm") else ""
+    return Row(f"MPE simple_spread_v3 (mpe2), 3 agents, one shared policy{norm}: MAPPO (critic on the team's "
                f"observations, team reward) against independent PPO (own critic, own reward), "
                f"{kilo(result['env_steps_per_run'])} env steps each; on-policy's episode reward (25 steps, team sum) "
                f"of the final policy over {result['eval']['episodes']} episodes ({seed_list(result['seeds'])})",
-               ours, peer, f"MAPPO {'+' if gap >= 0 else ''}{gap:.1f} over independent PPO (medians)",
-               result["command"])
+               ours, peer, "; ".join(gaps), result["command"])
 
 
 def simple_tag_league_row(directory: Path) -> Row:
