@@ -396,44 +396,46 @@ class League:
         return self._agent_specs(home)[agent]
 
     def _add_opponent(self, algo: Algorithm, pid: str) -> None:
-        """Seat player ``pid`` in ``algo``'s runners as a frozen module.
+        """Seat player ``pid``'s modules (its one module, or its team's own) in ``algo``'s runners, frozen.
 
+        A frozen player's weights go to Ray's object store once for every trainer (``_sources``).
         Other trainable players start from fresh weights here; their current weights are
         sent before every iteration (``_refresh_trainable_opponents``).
         """
-        if self.layout is not None:
-            self._add_team_opponent(algo, pid)
-            return
-        base = algo.module_spec.rl_module_specs[algo.learner_group.module_ids_to_train[0]]
-        player = self.players[pid]
-        spec = player_spec(base, player.kind, self.store.player_metadata(pid))
-        if player.trainable:
-            weights = spec.build().state_dict()
-        else:
-            if pid not in self._sources:
-                self._sources[pid] = self._distributable(self._frozen_weights(pid, spec))
-            weights = self._sources[pid]
-        algo.add_module(pid, weights, spec)
-
-    def _add_team_opponent(self, algo: Algorithm, pid: str) -> None:
-        """Seat team ``pid``'s own modules in ``algo``'s runners (those not there yet), frozen."""
-        for module_id, spec in self._team_specs(pid).items():
+        specs = self._player_specs(algo, pid)
+        for module_id, spec in specs.items():
             if module_id in algo.config.policies:
-                continue
+                continue  # already seated: the probe team a team trainer was built with
             if self.players[pid].trainable:
                 weights = spec.build().state_dict()
             else:
                 if module_id not in self._sources:
-                    self._sources[module_id] = self._distributable(self._frozen_team_weights(pid)[module_id])
+                    self._sources |= {m: self._distributable(w) for m, w in self._frozen_weights(pid, specs).items()}
                 weights = self._sources[module_id]
             algo.add_module(module_id, weights, spec)
 
-    def _frozen_team_weights(self, pid: str) -> dict[str, dict[str, Any]]:
-        """A frozen team's weights by module id: a scripted team's own, a snapshot's from the store,
-        where they are kept by module id without the player's prefix (``""``, ``"/adversary_0"``)."""
+    def _player_specs(self, algo: Algorithm, pid: str) -> dict[str, RLModuleSpec]:
+        """The specs of player ``pid``'s own modules as ``algo``'s runners seat them: one module with
+        ``algo``'s trained spec (a scripted player's class), or a team's own modules."""
+        if self.layout is not None:
+            return self._team_specs(pid)
+        base = algo.module_spec.rl_module_specs[algo.learner_group.module_ids_to_train[0]]
+        return {pid: player_spec(base, self.players[pid].kind, self.store.player_metadata(pid))}
+
+    def _frozen_weights(self, pid: str, specs: dict[str, RLModuleSpec]) -> dict[str, dict[str, Any]]:
+        """A frozen player's weights by module id, where the league keeps them: a bot's own (built from
+        ``specs``), a snapshot's in the store.
+
+        Not from a runner: runners hold only the opponents they drew lately (``max_opponents_per_runner``).
+        """
         if self.players[pid].kind == "scripted":
-            return {module_id: spec.build().state_dict() for module_id, spec in self._team_specs(pid).items()}
-        stored = self.store.load_snapshot(self.store.player_snapshot(pid))
+            return {module_id: spec.build().state_dict() for module_id, spec in specs.items()}
+        return self._module_weights(pid, self.store.load_snapshot(self.store.player_snapshot(pid)))
+
+    def _module_weights(self, pid: str, stored: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """Player ``pid``'s weights by module id from what the store keeps (``_stored_weights``)."""
+        if self.layout is None:
+            return {pid: stored}
         return {pid + suffix: weights for suffix, weights in stored.items()}
 
     def _player_weights(self, pid: str) -> dict[str, dict[str, Any]]:
@@ -448,15 +450,6 @@ class League:
         if self.layout is None:
             return weights[pid]
         return {module_id[len(pid):]: state for module_id, state in weights.items()}
-
-    def _frozen_weights(self, pid: str, spec: RLModuleSpec) -> dict[str, Any]:
-        """A frozen player's weights where the league keeps them: a bot's own, a snapshot's in the store.
-
-        Not from a runner: runners hold only the opponents they drew lately (``max_opponents_per_runner``).
-        """
-        if self.players[pid].kind == "scripted":
-            return spec.build().state_dict()
-        return self.store.load_snapshot(self.store.player_snapshot(pid))
 
     def _distributable(self, weights: dict[str, Any]) -> Any:
         """Frozen weights as every trainer's runners will get them: put into Ray's object store
@@ -683,15 +676,11 @@ class League:
         self.players[snapshot.id] = snapshot
         self.payoff.add_player(snapshot.id)
         self.elo[snapshot.id] = self.elo[learner]
-        if self.layout is None:
-            self._sources[snapshot.id] = source = self._distributable(weights)
-            for algo in self.trainers.values():
-                algo.add_module(snapshot.id, source)
-        else:
-            self._load_team(snapshot.id)
-            for pid, algo in self.trainers.items():
-                if self._meets(pid, snapshot.id):
-                    self._add_team_opponent(algo, snapshot.id)
+        self._load_team(snapshot.id)
+        self._sources |= {m: self._distributable(w) for m, w in self._module_weights(snapshot.id, weights).items()}
+        for pid, algo in self.trainers.items():
+            if self._meets(pid, snapshot.id):
+                self._add_opponent(algo, snapshot.id)
         self._steps_at_snapshot[learner] = steps
         self._games_at_snapshot[learner] = self._games_played(learner)
         self._iteration_at_snapshot[learner] = self.iteration
@@ -758,20 +747,11 @@ class League:
         return [(seating(a, b, side_0), episodes - episodes // 2), (seating(a, b, side_1), episodes // 2)]
 
     def _module_copies(self, trainer: Algorithm, pid: str) -> dict[str, tuple[RLModuleSpec, dict[str, Any]]]:
-        """Player ``pid``'s modules by id, each with its spec and current weights: its one module, or in a
-        team league its team's own modules (not the fixed members')."""
-        if self.layout is None:
-            return {pid: self._frozen_copy(trainer, pid)}
-        specs = self._team_specs(pid)
-        weights = self._player_weights(pid) if pid in self.trainers else self._frozen_team_weights(pid)
+        """Player ``pid``'s modules by id, each with its spec and current weights (frozen or not): its one
+        module, or in a team league its team's own modules (not the fixed members')."""
+        specs = self._player_specs(trainer, pid)
+        weights = self._player_weights(pid) if pid in self.trainers else self._frozen_weights(pid, specs)
         return {module_id: (spec, weights[module_id]) for module_id, spec in specs.items()}
-
-    def _frozen_copy(self, trainer: Algorithm, pid: str) -> tuple[RLModuleSpec, dict[str, Any]]:
-        """The spec and current weights of player ``pid`` as seen by ``trainer``."""
-        if pid in self.trainers:
-            return self.trainers[pid].module_spec.rl_module_specs[pid], self.trainers[pid].learner_group.get_weights([pid])[pid]
-        spec = trainer.module_spec.rl_module_specs[pid]
-        return spec, self._frozen_weights(pid, spec)
 
     # ------------------------------------------------------------------ reading
     def leaderboard(self, side: str | None = None) -> list[dict[str, Any]]:
@@ -843,11 +823,14 @@ class League:
         return pool
 
     def pool_modules(self, players: list[str]) -> dict[str, Any]:
-        """Inference copies of ``players``' modules with their current weights (frozen or not)."""
+        """Inference copies of ``players``' modules with their current weights (frozen or not), one a player."""
+        if self.layout is not None:
+            raise ValueError("pool_modules gives one module a player, but a team league's players are teams of "
+                             "modules.")
         trainer = next(iter(self.trainers.values()))
         modules = {}
         for pid in players:
-            spec, weights = self._frozen_copy(trainer, pid)
+            spec, weights = self._module_copies(trainer, pid)[pid]
             module = spec.build()
             module.load_state_dict(weights)
             modules[pid] = module.eval()
