@@ -6,14 +6,12 @@ For each seed, in one run and one after the other:
   Nash meta-solver over the exact meta-game, one policy per epoch), scored after every
   epoch: the pool mixture (``League.pool_mixture`` made one policy by ``pool_policy``)
   and the oracle's current policy;
-* OpenSpiel's ``psro_v2.PSROSolver`` with its RL oracle (``rl_oracle.RLOracle``) and
-  policy-gradient policies as in ``psro_v2_example.py`` (``PGPolicy``, "qpg" loss). The
-  optional packages psro_v2 imports and this machine lacks (JAX, cvxpy, matplotlib) get
-  stand-ins, listed per run as ``substitutes`` in the JSON (``load_psro_v2``): without
-  JAX, ``rl_policy_factory`` wraps OpenSpiel's PyTorch ``PolicyGradient``. Scored after
-  every PSRO iteration: its meta-strategy mixture (``policy_aggregator``, as the example)
-  and its newest policies;
-* OpenSpiel's NFSP (``league_exploitability.run_nfsp``), average policy.
+* OpenSpiel's ``psro_v2.PSROSolver`` with its RL oracle and policy-gradient policies as in
+  ``psro_v2_example.py`` (``openspiel_peers.run_psro_v2``, which league_exploitability.py
+  runs too; its stand-ins for packages this machine lacks are listed per run as
+  ``substitutes``). Scored after every PSRO iteration: its meta-strategy mixture
+  (``policy_aggregator``, as the example) and its newest policies;
+* OpenSpiel's NFSP (``openspiel_peers.run_nfsp``), average policy.
 
 Every method gets the training seconds of our league (scoring excluded); psro_v2 starts
 no new iteration once they are spent, so its last iteration may run over (its
@@ -28,26 +26,21 @@ settings below were chosen on seeds 0-3 (``TUNING_NOTES``)::
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 import shutil
 import sys
 import tempfile
 import time
-import types
 from typing import Any
 
-import numpy as np
 import pyspiel
-import torch
 from open_spiel.python import policy as os_policy
-from open_spiel.python import rl_environment
 
 try:  # python -m benchmarks.league_psro, from the repository root
-    from benchmarks import common, league_exploitability
+    from benchmarks import common, openspiel_peers
 except ImportError:  # python benchmarks/league_psro.py: benchmarks/ is sys.path[0]
     import common
-    import league_exploitability
+    import openspiel_peers
 
 from marl_arena_envs.openspiel import ModulePolicy, pool_policy
 from marl_arena_leagues.kuhn_poker import make_psro_config
@@ -59,21 +52,6 @@ MAIN = "main_0"
 SEEDS = {"full": [10, 11, 12], "quick": [10]}
 BUDGET_S = {"full": 120, "quick": 30}
 TARGETS = {"main_agent": 0.05, "pool_mixture": 0.02}
-
-PSRO_V2 = {
-    # psro_v2_example.py's PG oracle and solver settings (its defaults), except two cut so that
-    # a 120 s budget holds several PSRO iterations: a [64, 64] network (the example: 4 x 256)
-    # and 200 simulations per meta-game entry (the example: 1000).
-    "oracle": {"loss_str": "qpg", "hidden_layers_sizes": [64, 64], "entropy_cost": 0.001,
-               "critic_learning_rate": 1e-2, "pi_learning_rate": 1e-3, "num_critic_before_pi": 8,
-               "optimizer_str": "adam", "batch_size": 32},
-    "number_training_episodes": 10_000,
-    "sims_per_entry": 200,
-    "meta_strategy_method": "nash",
-    "training_strategy_selector": "probabilistic",
-    "self_play_proportion": 0.0,
-    "sigma": 0.0,
-}
 
 TUNING_NOTES = {
     "source": "development runs on seeds 0-3 before the recorded run, pool-mixture exploitability after N PPO "
@@ -100,7 +78,7 @@ def run_league(mode: str, seed: int) -> dict[str, Any]:
     game = pyspiel.load_game(GAME)
     directory = tempfile.mkdtemp(prefix="league_psro_")
     config = make_psro_config(directory).debugging(seed=seed)
-    trackers = {name: league_exploitability.Tracker(target) for name, target in TARGETS.items()}
+    trackers = {name: openspiel_peers.Tracker(target) for name, target in TARGETS.items()}
     history: list[dict[str, Any]] = []
     eval_s = 0.0
     start = time.perf_counter()
@@ -108,9 +86,9 @@ def run_league(mode: str, seed: int) -> dict[str, Any]:
     try:
         def evaluate() -> None:
             mixture = league.pool_mixture(config.matchmaker_options["meta_solver"])
-            pool_value = league_exploitability.exploitability_of(game, pool_policy(league, mixture))
+            pool_value = openspiel_peers.exploitability_of(game, pool_policy(league, mixture))
             oracle = ModulePolicy(game, league.trainers[MAIN].get_module(MAIN)).to_tabular()
-            main_value = league_exploitability.exploitability_of(game, oracle)
+            main_value = openspiel_peers.exploitability_of(game, oracle)
             at = {"iteration": league.iteration, "episodes": league.store.count_matches(),
                   "env_steps": league.store.metrics(MAIN)[-1][1]["env_steps"],
                   "train_s": round(time.perf_counter() - start - eval_s, 2),
@@ -152,151 +130,15 @@ def run_league(mode: str, seed: int) -> dict[str, Any]:
             "settings": settings, "history": history}
 
 
-# ---------------------------------------------------------------------- OpenSpiel's psro_v2
-def load_psro_v2() -> tuple[types.SimpleNamespace, list[str]]:
-    """OpenSpiel's psro_v2 modules, with stand-ins for the optional packages they import but this run lacks.
-
-    psro_v2 imports, at module level, JAX (``rl_policy``: its PGPolicy and DQNPolicy wrap
-    OpenSpiel's JAX agents), cvxpy (``meta_strategies`` -> ``lp_solver``, for the Nash
-    meta-solver) and matplotlib (``utils`` -> ``alpharank`` -> its visualizer). Where one
-    is missing: ``rl_policy_factory`` wraps OpenSpiel's PyTorch ``PolicyGradient`` (same
-    constructor, same ``copy_with_noise``) instead of the JAX one; ``lp_solver`` becomes
-    scipy's HiGHS on the same maximin programs; the visualizer, which nothing here draws,
-    an empty module. Returns the modules and one line per stand-in, for the JSON.
-    """
-    notes, stand_ins = [], {}
-
-    def stand_in(name: str, **attributes: Any) -> None:
-        module = types.ModuleType(name)
-        module.__dict__.update(attributes)
-        stand_ins[name] = sys.modules[name] = module
-
-    if importlib.util.find_spec("jax") is None:
-        stand_in("open_spiel.python.jax")
-        stand_in("open_spiel.python.jax.dqn", DQN=None)
-        stand_in("open_spiel.python.jax.policy_gradient", PolicyGradient=None)
-        notes.append("JAX not installed: PGPolicy = rl_policy.rl_policy_factory(open_spiel.python.pytorch."
-                     "policy_gradient.PolicyGradient), the PyTorch twin of psro_v2_example.py's JAX PG agent")
-    if importlib.util.find_spec("cvxpy") is None:
-        stand_in("open_spiel.python.algorithms.lp_solver", solve_zero_sum_matrix_game=_solve_zero_sum_matrix_game)
-        notes.append("cvxpy not installed: lp_solver.solve_zero_sum_matrix_game (psro_v2's Nash meta-solver) "
-                     "solved with scipy.optimize.linprog (HiGHS), the same maximin linear programs")
-    if importlib.util.find_spec("matplotlib") is None:
-        stand_in("open_spiel.python.egt.alpharank_visualizer")
-        notes.append("matplotlib not installed: alpharank's plotting module is an empty stand-in (never called)")
-    try:
-        from open_spiel.python.algorithms.psro_v2 import psro_v2, rl_oracle, rl_policy
-    finally:
-        for name in stand_ins:
-            del sys.modules[name]
-    if importlib.util.find_spec("jax") is None:
-        pg_policy = rl_policy.rl_policy_factory(_fresh_copy_policy_gradient())
-    else:
-        pg_policy = rl_policy.PGPolicy
-    return types.SimpleNamespace(psro_v2=psro_v2, rl_oracle=rl_oracle, PGPolicy=pg_policy), notes
-
-
-def _fresh_copy_policy_gradient() -> type:
-    """OpenSpiel's PyTorch ``PolicyGradient`` whose ``copy_with_noise`` builds a fresh agent.
-
-    The JAX ``PolicyGradient`` of psro_v2_example.py has no ``copy_with_noise``, so
-    ``RLPolicy.copy_with_noise`` builds each new policy from scratch with the same
-    arguments; the PyTorch one has a ``copy_with_noise`` that fails in OpenSpiel 2.0.2 (it
-    reads ``.weight`` of its torso's ``Sequential``). This one does what the JAX path does.
-    """
-    from open_spiel.python.pytorch import policy_gradient
-
-    class PolicyGradient(policy_gradient.PolicyGradient):
-        def copy_with_noise(self, sigma: float = 0.0, copy_weights: bool = True) -> "PolicyGradient":
-            return type(self)(**{k: v for k, v in self._kwargs.items() if k not in ("self", "__class__")})
-
-    return PolicyGradient
-
-
-def _solve_zero_sum_matrix_game(game: Any) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """``lp_solver.solve_zero_sum_matrix_game``'s result (both players' maximin strategies and values) by scipy."""
-    row = np.array([[game.player_utility(0, r, c) for c in range(game.num_cols())] for r in range(game.num_rows())])
-    p0, v0 = _maximin(row)
-    p1, v1 = _maximin(-row.T)
-    return p0, p1, v0, v1
-
-
-def _maximin(payoffs: np.ndarray) -> tuple[np.ndarray, float]:
-    """max v s.t. (x^T A)_j >= v for every column j, x a distribution over the rows."""
-    from scipy.optimize import linprog
-
-    rows, cols = payoffs.shape
-    result = linprog(np.r_[np.zeros(rows), -1.0], A_ub=np.hstack([-payoffs.T, np.ones((cols, 1))]), b_ub=np.zeros(cols),
-                     A_eq=np.r_[np.ones(rows), 0.0][None], b_eq=[1.0], bounds=[(0, None)] * rows + [(None, None)],
-                     method="highs")
-    if result.status != 0:
-        raise RuntimeError(f"The maximin linear program failed: {result.message}")
-    return result.x[:rows], float(result.x[-1])
-
-
-def run_psro_v2(budget: float, seed: int) -> dict[str, Any]:
-    from open_spiel.python.algorithms import exploitability, policy_aggregator
-
-    psro, substitutes = load_psro_v2()
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    game = pyspiel.load_game(GAME)
-    env = rl_environment.Environment(game)
-    env.seed(seed)
-    agent_class = psro.PGPolicy
-    kwargs = {"info_state_size": env.observation_spec()["info_state"][0],
-              "num_actions": env.action_spec()["num_actions"], "loss_class": False, **PSRO_V2["oracle"]}
-    trackers = {name: league_exploitability.Tracker(target) for name, target in TARGETS.items()}
-    history: list[dict[str, Any]] = []
-    eval_s = 0.0
-    start = time.perf_counter()
-    oracle = psro.rl_oracle.RLOracle(env, agent_class, kwargs,
-                                     number_training_episodes=PSRO_V2["number_training_episodes"],
-                                     self_play_proportion=PSRO_V2["self_play_proportion"], sigma=PSRO_V2["sigma"])
-    agents = [agent_class(env, player, **kwargs) for player in range(2)]
-    for agent in agents:
-        agent.freeze()
-    solver = psro.psro_v2.PSROSolver(game, oracle, initial_policies=agents,
-                                training_strategy_selector=PSRO_V2["training_strategy_selector"], rectifier="",
-                                sims_per_entry=PSRO_V2["sims_per_entry"], number_policies_selected=1,
-                                meta_strategy_method=PSRO_V2["meta_strategy_method"], prd_iterations=50000,
-                                prd_gamma=1e-10, sample_from_marginals=True, symmetric_game=False)
-    iterations = 0
-    while time.perf_counter() - start - eval_s < budget:
-        solver.iteration()
-        iterations += 1
-        t0 = time.perf_counter()
-        policies = solver.get_policies()
-        mixture = policy_aggregator.PolicyAggregator(game).aggregate(range(2), policies, solver.get_meta_strategies())
-        pool_value = float(exploitability.exploitability(game, mixture))
-        newest = os_policy.merge_tabular_policies(
-            [os_policy.tabular_policy_from_callable(game, policies[p][-1], [p]) for p in range(2)], game)
-        main_value = float(exploitability.exploitability(game, newest))
-        eval_s += time.perf_counter() - t0
-        at = {"iteration": iterations, "train_s": round(time.perf_counter() - start - eval_s, 2),
-              "wall_s": round(time.perf_counter() - start, 2), "pool_size": len(policies[0])}
-        trackers["main_agent"].add(main_value, at)
-        trackers["pool_mixture"].add(pool_value, at)
-        history.append({**at, "main_agent": round(main_value, 5), "pool_mixture": round(pool_value, 5)})
-        logger.info("psro_v2 it %d: train %.1fs: meta-strategy mixture %.4f (pool %d), newest policies %.4f",
-                    iterations, at["train_s"], pool_value, len(policies[0]), main_value)
-    wall_s = time.perf_counter() - start
-    return {**{name: tracker.report() for name, tracker in trackers.items()}, "iterations": iterations,
-            "train_s": round(wall_s - eval_s, 1), "wall_s": round(wall_s, 1), "eval_s": round(eval_s, 1),
-            "budget_train_s": round(budget, 1), "substitutes": substitutes,
-            "settings": {**PSRO_V2, "source": "open_spiel/python/examples/psro_v2_example.py (oracle_type PG)"},
-            "history": history}
-
-
 # ---------------------------------------------------------------------- main
 def run_seed(mode: str, seed: int) -> dict[str, Any]:
     common.log_load(f"PSRO league seed {seed}")
     result: dict[str, Any] = {"seed": seed, "league": run_league(mode, seed)}
     budget = result["league"]["train_s"]
     common.log_load(f"psro_v2 seed {seed}")
-    result["psro_v2"] = run_psro_v2(budget, seed)
+    result["psro_v2"] = openspiel_peers.run_psro_v2(GAME, budget, seed, TARGETS)
     common.log_load(f"NFSP seed {seed}")
-    result["nfsp"] = league_exploitability.run_nfsp(GAME, budget, seed)
+    result["nfsp"] = openspiel_peers.run_nfsp(GAME, budget, seed, TARGETS["main_agent"])
     return result
 
 
@@ -350,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
                      "min-max over the seeds"),
         "targets": TARGETS,
         "uniform_random_exploitability": round(
-            league_exploitability.exploitability_of(game, os_policy.TabularPolicy(game)), 4),
+            openspiel_peers.exploitability_of(game, os_policy.TabularPolicy(game)), 4),
         "runs": [run_seed(mode, seed) for seed in seeds],
         "tuning_notes": TUNING_NOTES,
     }

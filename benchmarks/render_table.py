@@ -301,21 +301,33 @@ def league_rows(directory: Path) -> list[Row]:
 
 
 def league_row(game: str, entry: Node, command: str) -> Row:
-    summary, target = entry["summary"], entry["target"]
+    summary, targets = entry["summary"], entry["targets"]
     checks = consecutive((run["league"]["pool_nash_mixture"] for run in entry["runs"]), key="consecutive_checks")
+    seeds = summary["seeds"]
+
+    def value(series: str) -> str:
+        return span(summary[series]["final"], exploit)
 
     def final(series: str) -> str:
-        return span(summary[series]["final"], exploit)
+        return f"{value(series)} ({summary[series]['final_below_target_seeds']}/{seeds} below target)"
 
     held = summary["league_pool_nash"]["held_target_seeds"]
     first = f", first at {span(summary['league_pool_nash']['first_held_target_train_s'], secs, ' s')}" if held else ""
+    capped = summary["league_stopped_by_wall_cap"]
+    loads = sorted(round(run["load_before"]["league"]["loadavg"][0]) for run in entry["runs"])
+    load = f"{loads[0]}" if loads[0] == loads[-1] else f"{loads[0]}-{loads[-1]}"
     return Row(
-        f"league on {game} (self-play PPO + snapshots), {span(summary['train_s_each'], secs, ' s')} of training per "
-        f"seed ({seed_list(entry['seeds'])}): exploitability of the final policies, target < {target:g} "
-        f"(uniform random: {entry['uniform_random_exploitability']:.3g})",
-        f"pool Nash mixture {final('league_pool_nash')}, main agent {final('league_main_agent')}; the pool held "
-        f"< {target:g} for {checks} checks in a row on {held}/{summary['seeds']} seeds{first}",
-        f"OpenSpiel NFSP, same training seconds: average policy {final('nfsp_average_policy')}", "", command)
+        f"league on {game} (self-play PPO with an annealed learning rate, snapshots), "
+        f"{span(summary['league_env_steps'], kilo)} env steps in {span(summary['wall_s_each'], secs, ' s')} per seed"
+        f"{f', {capped} stopped by the 10-minute cap' if capped else ''} ({seed_list(entry['seeds'])}; 2 cores at load "
+        f"average {load} as the league started): exploitability "
+        f"of the final policies, targets: main agent < {targets['main_agent']:g}, pool mixture < "
+        f"{targets['pool_mixture']:g} (uniform random: {entry['uniform_random_exploitability']:.3g})",
+        f"main agent {final('league_main_agent')}, pool Nash mixture {final('league_pool_nash')}; the pool held < "
+        f"{targets['pool_mixture']:g} for {checks} checks in a row on {held}/{seeds} seeds{first}",
+        f"same run, same training seconds: OpenSpiel NFSP average policy {value('nfsp_average_policy')}; OpenSpiel "
+        f"psro_v2 (policy-gradient oracle) meta-strategy mixture {value('psro_v2_pool_mixture')}, newest policies "
+        f"{value('psro_v2_newest')} after {span(summary['psro_v2_iterations'], kilo)} iterations", "", command)
 
 
 def league_psro_row(directory: Path) -> Row:
