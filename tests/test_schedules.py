@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from conftest import tiny_ppo
-from marl_arena.algorithms import PPOConfig
 from marl_arena.algorithms.dqn.dqn_config import DQNConfig
 from marl_arena.algorithms.schedules import check_schedule, value_at
 
