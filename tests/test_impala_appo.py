@@ -235,6 +235,33 @@ def test_bad_value_names_field_value_and_what_is_allowed(algo, field, value, all
     assert f"{field}={value!r}" in str(error.value) and allowed in str(error.value)
 
 
+@pytest.mark.parametrize("algo", sorted(CONFIGS))
+def test_follows_lr_and_entropy_schedules_by_sampled_env_steps(algo):
+    # Updates of train batches of 100 env steps, 400 per train(): the clock reads the env steps
+    # sampled before each update, so the first iteration's updates lie inside the schedules'
+    # slopes and the third's all past their ends (800 env steps).
+    config = tiny(algo, lr=[[0, 1e-3], [800, 1e-5]], entropy_coeff=[[0, 0.4], [800, 0.0]])
+    config.validate()
+    built = config.build()
+    try:
+        first = built.train()["learners"]["default_policy"]
+        built.train()
+        third = built.train()["learners"]["default_policy"]
+        optimizer = built.learner_group.local_learner.optimizers["default_policy"]["default"]
+    finally:
+        built.stop()
+    assert 1e-5 < first["curr_lr"] < 1e-3 and 0.0 < first["curr_entropy_coeff"] < 0.4
+    assert (third["curr_lr"], third["curr_entropy_coeff"]) == pytest.approx((1e-5, 0.0))
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-5)
+
+
+@pytest.mark.parametrize("algo", sorted(CONFIGS))
+def test_a_schedule_that_does_not_start_at_zero_is_refused_by_name(algo):
+    config = CONFIGS[algo]().environment("CartPole-v1").training(entropy_coeff=[[10, 0.01]])
+    with pytest.raises(ValueError, match=r"entropy_coeff=\[\[10, 0.01\]\] is not allowed: the first point"):
+        config.validate()
+
+
 def test_min_sample_timesteps_is_validated_and_defaults_follow_rllib():
     with pytest.raises(ValueError, match="min_sample_timesteps_per_iteration=-1"):
         IMPALAConfig().environment("CartPole-v1").reporting(min_sample_timesteps_per_iteration=-1).validate()

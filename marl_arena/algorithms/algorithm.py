@@ -173,6 +173,16 @@ class Algorithm(abc.ABC):
                 parts.setdefault(module_id, []).append(batch)
         return {mid: concat_segments(batches) for mid, batches in parts.items()}
 
+    def _env_steps_lifetime(self) -> int:
+        """Env steps sampled so far, this iteration's included (the lifetime counter moves at its end)."""
+        return self._counters["num_env_steps_sampled_lifetime"] + sum(r.env_steps for r in self._iteration_sampled)
+
+    def _advance_schedule_clock(self) -> None:
+        """Before an update: the learners' schedules (``config.scheduled_fields``) read the env steps
+        sampled so far, as RLlib's do."""
+        if self.config.follows_schedules():
+            self.learner_group.foreach_learner("set_env_steps", self._env_steps_lifetime())
+
     def _record_samples(self, results: list[SampleResult]) -> None:
         self._iteration_sampled += results
         for result in results:

@@ -13,7 +13,7 @@ import numbers
 import os
 from typing import Any, Callable, Collection
 
-from marl_arena.algorithms.schedules import check_schedule
+from marl_arena.algorithms.schedules import check_schedule, is_schedule
 from marl_arena.core.models import DefaultModelConfig
 from marl_arena.core.rl_module import DEFAULT_MODULE_ID, RLModuleSpec
 
@@ -42,9 +42,10 @@ class AlgorithmConfig:
     runners; then ``input_`` must be set."""
     supports_recurrent_modules = False
     """Whether the algorithm's learner trains stateful modules on sequences (``use_lstm``)."""
-    supports_lr_schedule = False
-    """Whether ``lr`` may also be a schedule ``[[env_steps, lr], ...]`` (``marl_arena.algorithms.schedules``),
-    which the algorithm's learner follows."""
+    scheduled_fields: tuple[str, ...] = ()
+    """Training fields that may also be a schedule ``[[env_steps, value], ...]``
+    (``marl_arena.algorithms.schedules``), which the algorithm's learner follows: ``lr`` is
+    followed by the learner's default optimizer, the others read by its loss."""
 
     def __init__(self, algo_class: type | None = None):
         if algo_class is not None:
@@ -289,6 +290,10 @@ class AlgorithmConfig:
         return self
 
     # ------------------------------------------------------------------ derived values
+    def follows_schedules(self) -> bool:
+        """Whether any of ``scheduled_fields`` is a schedule: then the learners need the env-step clock."""
+        return any(is_schedule(getattr(self, name)) for name in self.scheduled_fields)
+
     @property
     def total_train_batch_size(self) -> int:
         """Env steps per training iteration, over all learners."""
@@ -375,7 +380,7 @@ class AlgorithmConfig:
             _check_int(self, "minibatch_size", minimum=1)
         if self.rollout_fragment_length != "auto":
             _check_int(self, "rollout_fragment_length", minimum=1, extra="or 'auto'")
-        if self.supports_lr_schedule:
+        if "lr" in self.scheduled_fields:
             check_schedule(self, "lr", low=0.0, low_inclusive=False)
         else:
             _check_number(self, "lr", low=0.0, low_inclusive=False)

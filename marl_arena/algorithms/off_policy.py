@@ -53,9 +53,6 @@ class OffPolicyAlgorithm(Algorithm):
         self._update_credit = 0.0  # fractional gradient steps owed under training_intensity
         self._after_step_metrics: dict[str, float] = {}
 
-    def _env_steps_lifetime(self) -> int:
-        return self._counters["num_env_steps_sampled_lifetime"] + sum(r.env_steps for r in self._iteration_sampled)
-
     def training_step(self) -> dict[str, Any]:
         out, _ = self.steps_until_sampled(lambda: [self._one_step()])
         for mid in self.learner_group.module_ids_to_train:

@@ -34,6 +34,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from marl_arena.algorithms.schedules import is_schedule, value_at
 from marl_arena.connectors.learner_connector import build_learner_connectors
 from marl_arena.core.columns import Columns
 from marl_arena.core.rl_module import MultiRLModuleSpec, RLModule
@@ -52,6 +53,9 @@ class Learner(abc.ABC):
 
     def __init__(self, config, module_spec: MultiRLModuleSpec, device: str = "cpu"):
         self.config = config
+        self.env_steps = 0
+        """The clock of the config's schedules (``scheduled_fields``): the algorithm's lifetime sampled
+        env steps, moved on by ``set_env_steps``."""
         self.device = torch.device(device)
         self._module_spec = module_spec
         self.module = module_spec.build().to(self.device)
@@ -84,8 +88,25 @@ class Learner(abc.ABC):
         """
 
     def configure_optimizers_for_module(self, module_id: str, module: RLModule) -> dict[str, torch.optim.Optimizer]:
-        """The module's optimizers by name, over disjoint parameters: one Adam at ``config.lr`` here."""
-        return {DEFAULT_OPTIMIZER: adam(module.parameters(), lr=self.config.lr)}
+        """The module's optimizers by name, over disjoint parameters: one Adam at ``config.lr`` here
+        (its schedule's current value where ``lr`` is one)."""
+        return {DEFAULT_OPTIMIZER: adam(module.parameters(), lr=self.scheduled("lr"))}
+
+    def scheduled(self, name: str) -> float:
+        """The config field ``name`` now: a number as it is, a schedule at ``env_steps``."""
+        return value_at(getattr(self.config, name), self.env_steps)
+
+    def set_env_steps(self, env_steps: int) -> None:
+        """Move the schedules' clock to ``env_steps``; each default optimizer takes the ``lr`` schedule's
+        value there (an algorithm with other optimizers has its own learning rates, never scheduled)."""
+        self.env_steps = int(env_steps)
+        if not is_schedule(self.config.lr):
+            return
+        lr = self.scheduled("lr")
+        for optimizers in self.optimizers.values():
+            if DEFAULT_OPTIMIZER in optimizers:
+                for group in optimizers[DEFAULT_OPTIMIZER].param_groups:
+                    group["lr"] = lr
 
     def prepare_batch(self, module_id: str, batch: TensorBatch) -> TensorBatch:
         """Once per module batch, before the epochs (advantages, targets ...); identity here."""

@@ -61,7 +61,7 @@ class APPOLearner(IMPALALearner):
         policy_loss = -surrogate.mean()
         vf_loss, entropy = self.value_and_entropy(dist, batch, fwd_out)
         kl = target_dist.kl(dist).mean()
-        total = policy_loss + config.vf_loss_coeff * vf_loss - config.entropy_coeff * entropy
+        total = policy_loss + config.vf_loss_coeff * vf_loss - self.scheduled("entropy_coeff") * entropy
         if config.use_kl_loss:
             total = total + self.kl_coeffs[module_id] * kl
         with torch.no_grad():

@@ -70,7 +70,7 @@ class DreamerV3(Algorithm):
             for mid, batch in batches.items():
                 if len(batch[Columns.REWARDS]):
                     self._replay_for(mid).add(episode_rows({k: v for k, v in batch.items() if k not in _DROPPED_COLUMNS}))
-        lifetime = self._counters["num_env_steps_sampled_lifetime"] + sum(r.env_steps for r in self._iteration_sampled)
+        lifetime = self._env_steps_lifetime()
         metrics = []
         if lifetime >= config.num_steps_sampled_before_learning_starts:
             replayed = config.batch_size_B * config.batch_length_T

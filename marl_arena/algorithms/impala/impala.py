@@ -243,6 +243,7 @@ class IMPALA(Algorithm):
         if batch is None:
             return None
         staleness.append(self._weights_version - batch.weights_version)
+        self._advance_schedule_clock()
         with self.timed("learner_update_timer"):
             metrics = self.learner_group.update(batch.batches, self.config.num_epochs, self.config.minibatch_size)
         self._async_counters["num_updates_lifetime"] += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from marl_arena.algorithms.algorithm_config import AlgorithmConfig, NotProvided, _check_int, _check_number
+from marl_arena.algorithms.schedules import check_schedule
 
 
 class IMPALAConfig(AlgorithmConfig):
@@ -15,6 +16,7 @@ class IMPALAConfig(AlgorithmConfig):
     """
 
     supports_recurrent_modules = True
+    scheduled_fields = ("lr", "entropy_coeff")
 
     def __init__(self, algo_class: type | None = None):
         if algo_class is None:
@@ -39,6 +41,8 @@ class IMPALAConfig(AlgorithmConfig):
         """Clip of the importance weight in the policy-gradient advantages."""
         self.vf_loss_coeff = 0.5
         self.entropy_coeff = 0.01
+        """Weight of the entropy bonus: a number, or a schedule ``[[env_steps, coeff], ...]`` as ``lr``
+        may be (``marl_arena.algorithms.schedules``)."""
         self.broadcast_interval = 1
         """Send the learner's weights to the runners after every this many updates."""
         self.circular_buffer_num_batches = 4
@@ -80,7 +84,7 @@ class IMPALAConfig(AlgorithmConfig):
             if getattr(self, name) is not None:
                 _check_number(self, name, low=0.0, low_inclusive=False)
         _check_number(self, "vf_loss_coeff", low=0.0)
-        _check_number(self, "entropy_coeff", low=0.0)
+        check_schedule(self, "entropy_coeff", low=0.0)
         _check_number(self, "min_time_s_per_iteration", low=0.0)
         _check_int(self, "broadcast_interval", minimum=1)
         _check_int(self, "circular_buffer_num_batches", minimum=1)

@@ -59,7 +59,7 @@ class IMPALALearner(Learner):
         logp = dist.logp(batch[Columns.ACTIONS])
         policy_loss = -(logp * batch[Columns.ADVANTAGES]).mean()
         vf_loss, entropy = self.value_and_entropy(dist, batch, fwd_out)
-        total = policy_loss + config.vf_loss_coeff * vf_loss - config.entropy_coeff * entropy
+        total = policy_loss + config.vf_loss_coeff * vf_loss - self.scheduled("entropy_coeff") * entropy
         return total, {"total_loss": total.detach(), "policy_loss": policy_loss.detach(),
                        "vf_loss": vf_loss.detach(), "entropy": entropy.detach()}
 
@@ -70,4 +70,5 @@ class IMPALALearner(Learner):
         return vf_loss, dist.entropy().mean()
 
     def after_update(self, module_id: str, metrics: dict[str, float]) -> dict[str, float]:
-        return {"vf_explained_var": self._explained_variance}
+        return {"vf_explained_var": self._explained_variance, "curr_lr": self.scheduled("lr"),
+                "curr_entropy_coeff": self.scheduled("entropy_coeff")}

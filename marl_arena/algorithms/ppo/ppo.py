@@ -14,7 +14,6 @@ import numpy as np
 from marl_arena.algorithms.algorithm import Algorithm
 from marl_arena.algorithms.ppo.ppo_config import PPOConfig
 from marl_arena.algorithms.ppo.ppo_learner import PPOLearner
-from marl_arena.algorithms.schedules import is_schedule
 from marl_arena.runners.env_runner import SampleResult
 
 
@@ -30,11 +29,7 @@ class PPO(Algorithm):
                 batches, results = self.sample_batches(self.config.total_train_batch_size)
         # How many updates behind the learner the sampling weights were (1 when overlapped).
         lag = float(np.mean([self._weights_version - r.weights_version for r in results])) if results else 0.0
-        if is_schedule(self.config.lr) or is_schedule(self.config.entropy_coeff):
-            # The schedules' clock, as RLlib's: env steps sampled so far, this batch included.
-            sampled = self._counters["num_env_steps_sampled_lifetime"] + sum(
-                r.env_steps for r in self._iteration_sampled)
-            self.learner_group.foreach_learner("set_env_steps", sampled)
+        self._advance_schedule_clock()
         with self.timed("learner_update_timer"):
             metrics = self.learner_group.update(batches, self.config.num_epochs, self.config.minibatch_size)
         for module_metrics in metrics.values():

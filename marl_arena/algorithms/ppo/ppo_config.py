@@ -10,7 +10,7 @@ class PPOConfig(AlgorithmConfig):
     """Proximal Policy Optimisation (clipped objective, GAE, optional adaptive KL penalty)."""
 
     supports_recurrent_modules = True
-    supports_lr_schedule = True
+    scheduled_fields = ("lr", "entropy_coeff")
 
     def __init__(self, algo_class: type | None = None):
         if algo_class is None:

@@ -24,8 +24,7 @@ import torch
 from marl_arena.algorithms.estimators import compute_gae, explained_variance
 from marl_arena.core.columns import Columns
 from marl_arena.core.rl_module import RLModule
-from marl_arena.algorithms.schedules import value_at
-from marl_arena.learners.learner import DEFAULT_OPTIMIZER, Learner, TensorBatch, adam
+from marl_arena.learners.learner import Learner, TensorBatch
 from marl_arena.learners.sequences import real_steps, recurrent_values, sequence_layout
 from marl_arena.learners.value_norm import ValueNormalizer
 
@@ -64,8 +63,6 @@ def bootstrap_values(module: RLModule, values: torch.Tensor, obs: torch.Tensor, 
 
 class PPOLearner(Learner):
     def __init__(self, config, module_spec, device: str = "cpu"):
-        self.env_steps = 0
-        """The clock of the ``lr`` and ``entropy_coeff`` schedules: the algorithm's lifetime sampled env steps."""
         super().__init__(config, module_spec, device)
         self.kl_coeffs = {mid: float(config.kl_coeff) for mid in self.module_ids_to_train}
         self.value_normalizers = {mid: self._new_value_normalizer() for mid in self.module_ids_to_train
@@ -148,7 +145,7 @@ class PPOLearner(Learner):
 
         entropy = dist.entropy().mean()
         kl = old_dist.kl(dist).mean()
-        entropy_coeff = value_at(config.entropy_coeff, self.env_steps)
+        entropy_coeff = self.scheduled("entropy_coeff")
         total = policy_loss + config.vf_loss_coeff * vf_loss - entropy_coeff * entropy
         if config.use_kl_loss:
             total = total + self.kl_coeffs[module_id] * kl
@@ -168,27 +165,12 @@ class PPOLearner(Learner):
             self.kl_coeffs[module_id] = adapted_kl_coeff(self.kl_coeffs[module_id], float(kl_sum / learners),
                                                          self.config.kl_target)
         extra = {"curr_kl_coeff": self.kl_coeffs[module_id], "vf_explained_var": self._explained_variance,
-                 "curr_lr": value_at(self.config.lr, self.env_steps),
-                 "curr_entropy_coeff": value_at(self.config.entropy_coeff, self.env_steps)}
+                 "curr_lr": self.scheduled("lr"), "curr_entropy_coeff": self.scheduled("entropy_coeff")}
         normalizer = self.value_normalizers.get(module_id)
         if normalizer is not None:
             mean, std = normalizer.mean_std()
             extra.update(value_norm_mean=float(mean), value_norm_std=float(std))
         return extra
-
-    def configure_optimizers_for_module(self, module_id: str, module: RLModule) -> dict[str, torch.optim.Optimizer]:
-        """One Adam at the ``lr`` schedule's current value (``set_env_steps`` moves it on)."""
-        return {DEFAULT_OPTIMIZER: adam(module.parameters(), lr=value_at(self.config.lr, self.env_steps))}
-
-    def set_env_steps(self, env_steps: int) -> None:
-        """Move the schedules' clock to ``env_steps``: every optimizer takes the ``lr`` schedule's
-        value there, and the entropy bonus ``entropy_coeff``'s."""
-        self.env_steps = int(env_steps)
-        lr = value_at(self.config.lr, self.env_steps)
-        for optimizers in self.optimizers.values():
-            for optimizer in optimizers.values():
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
 
     def reset_module(self, module_id: str) -> None:
         """A fresh module and optimizer, with the KL coefficient back at ``kl_coeff``."""
