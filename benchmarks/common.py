@@ -140,12 +140,15 @@ def start_ray() -> bool:
     """Start a local Ray (all CPUs, no dashboard) unless one runs; True if this call started it.
 
     Start it before the first timed run, so that both libraries run beside Ray's idle
-    processes, not only the one that happens to need Ray.
+    processes, not only the one that happens to need Ray. Its workers run at the driver's
+    priority (Ray's default lowers theirs to nice 15): a timed runner must not yield its core
+    to any other niced job on the machine while the driver's learner does not.
     """
     import ray
 
     if ray.is_initialized():
         return False
+    os.environ.setdefault("RAY_worker_niceness", "0")
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING)
     wait_until_quiet()  # Ray keeps a CPU busy for a few seconds after init (its worker pool starts)
     return True

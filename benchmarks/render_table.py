@@ -198,25 +198,38 @@ def ppo_rows(directory: Path) -> list[Row]:
 
 
 def ppo_speed_rows(directory: Path) -> list[Row]:
-    """PPO against RLlib under RLlib's tuned CartPole settings, our iteration's phases, and self-play throughput."""
+    """PPO against RLlib under RLlib's tuned settings (CartPole, then multi-agent CartPole and
+    Pendulum), our iteration's phases, and self-play throughput."""
     result = load(directory, "ppo_speed")
-    tasks, command = result["tasks"], result["command"]
-    phases = tasks["cartpole"]["breakdown_s"]
-    split = ", ".join(f"{name.replace('_', ' ')} {secs(phases[name])}"
-                      for name in ("sampling", "weight_sync", "gae", "minibatch_updates"))
-    rows = [Row(target_what("PPO CartPole-v1, RLlib's tuned settings, 1 remote runner,", result, "cartpole"),
-                f"{to_target(tasks['cartpole'])}; iteration {secs(phases['iteration'])} s ({split})",
-                f"RLlib PPO, same settings: {to_target(tasks['cartpole_rllib'])}",
-                peer_ratio(result["ratios"], "wall_s_ours_over_rllib"), command)]
+    command = result["command"]
+    rows = [ppo_speed_task_row(result, "cartpole", "PPO CartPole-v1, RLlib's tuned settings, 1 remote runner,")]
+    protocol_3 = load(directory, "ppo_speed_ma_cartpole_pendulum")
+    rows += [ppo_speed_task_row(protocol_3, "ma_cartpole", "PPO MultiAgentCartPole, 4 agents, one module each, "
+                                "RLlib's tuned multi-agent settings, 1 remote runner, mean per agent"),
+             ppo_speed_task_row(protocol_3, "pendulum", "PPO Pendulum-v1, RLlib's tuned settings without "
+                                "MeanStdFilter, 2 remote runners x 20 envs,")]
     selfplay = result.optional("selfplay")
     if selfplay is not None and selfplay.optional("rllib") is not None:
         trunk = "value head on the policy's trunk" if selfplay["settings"]["vf_share_layers"] else "separate value trunk"
         rows.append(Row(f"PPO self-play throughput, {selfplay['game']}, one module on both seats, train batch "
-                        f"{selfplay['settings']['train_batch_size_per_learner']}, 1 remote runner, {trunk}",
+                        f"{selfplay['settings']['train_batch_size_per_learner']}, 1 remote runner, {trunk}; median "
+                        f"of {len(selfplay['ours']['reps'])} measurements a side, alternating",
                         f"{selfplay['ours']['env_steps_per_s']:.0f} env steps/s" + overlapped_selfplay(selfplay),
                         f"RLlib PPO via OpenSpielEnv, same settings: {selfplay['rllib']['env_steps_per_s']:.0f} env steps/s",
                         times(selfplay["env_steps_per_s_ours_over_rllib"], "the throughput"), command))
     return rows
+
+
+def ppo_speed_task_row(result: Node, task: str, label: str) -> Row:
+    """One ppo_speed task against RLlib: time to target and our median iteration's phases."""
+    tasks = result["tasks"]
+    phases = tasks[task]["breakdown_s"]
+    split = ", ".join(f"{name.replace('_', ' ')} {secs(phases[name])}"
+                      for name in ("sampling", "weight_sync", "gae", "minibatch_updates"))
+    return Row(target_what(label, result, task),
+               f"{to_target(tasks[task])}; iteration {secs(phases['iteration'])} s ({split})",
+               f"RLlib PPO, same settings: {to_target(tasks[f'{task}_rllib'])}",
+               peer_ratio(result["ratios"][task], "wall_s_ours_over_rllib"), result["command"])
 
 
 def overlapped_selfplay(selfplay: Node) -> str:

@@ -172,13 +172,16 @@ def _lifetime_env_steps(result: Dict[str, Any]) -> int:
 def _train_until_target(algo: Any, name: str, env_id: str, t_start: float, build_s: float, target_return: float,
                         time_budget_s: float, evaluation_trigger_return: float, evaluation_episodes: int,
                         num_env_runners: int, max_env_steps: Optional[int] = None,
-                        consecutive: int = 1) -> Dict[str, Any]:
+                        consecutive: int = 1,
+                        eval_score: Optional[Callable[[Dict[str, Any]], float]] = None) -> Dict[str, Any]:
     """Train until a greedy evaluation reaches ``target_return`` (``consecutive`` times in a row)
     or the budget (from ``t_start``, and ``max_env_steps`` if given) is used.
 
     An evaluation runs after each iteration whose smoothed training return reaches
-    ``evaluation_trigger_return`` (``-inf``: after every iteration). Stops ``algo``.
+    ``evaluation_trigger_return`` (``-inf``: after every iteration), scored by ``eval_score``
+    (default: its ``env_runners/episode_return_mean``). Stops ``algo``.
     """
+    score = eval_score or (lambda evaluation: _episode_return_mean(evaluation, evaluation=True))
     reached = False
     iterations = env_steps = evaluations = 0
     eval_s = 0.0
@@ -205,7 +208,7 @@ def _train_until_target(algo: Any, name: str, env_id: str, t_start: float, build
             if not last_train_return >= evaluation_trigger_return:  # False for NaN too.
                 continue
             t_eval = time.perf_counter()
-            final_eval_return = _episode_return_mean(algo.evaluate(), evaluation=True)
+            final_eval_return = float(score(algo.evaluate()))
             eval_s += time.perf_counter() - t_eval
             evaluations += 1
             logger.info("RLlib %s iter %d: greedy eval over %d episodes = %.1f",
@@ -257,6 +260,7 @@ def rllib_ppo_to_target(
     evaluation_overrides: Optional[Dict[str, Any]] = None,
     max_env_steps: Optional[int] = None,
     config_hook: Optional[Callable[[Any], Any]] = None,
+    eval_score: Optional[Callable[[Dict[str, Any]], float]] = None,
 ) -> Dict[str, Any]:
     """Train RLlib PPO until a greedy evaluation reaches ``target_return`` (``consecutive`` times in a row).
 
@@ -297,6 +301,8 @@ def rllib_ppo_to_target(
     were sampled (checked between iterations, as the time budget). ``config_hook`` takes the
     finished PPOConfig and returns the one to build, for settings outside those groups (RLlib
     connectors: ``config.env_runners(env_to_module_connector=...)``, ``config.learners(learner_connector=...)``).
+    ``eval_score`` turns an ``evaluate()`` result into the figure compared with the target
+    (default: ``env_runners/episode_return_mean``; a multi-agent task may divide it by its agents).
 
     Ray is initialised with 2 CPUs if it is not running yet and is left
     running; the Algorithm is stopped before returning.
@@ -352,7 +358,7 @@ def rllib_ppo_to_target(
 
     return _train_until_target(algo, "PPO", env_id, t_start, build_s, target_return, time_budget_s,
                                evaluation_trigger_return, evaluation_episodes, num_env_runners,
-                               max_env_steps=max_env_steps, consecutive=consecutive)
+                               max_env_steps=max_env_steps, consecutive=consecutive, eval_score=eval_score)
 
 
 def rllib_dqn_to_target(
