@@ -894,8 +894,49 @@ def dreamerv3_rows(directory: Path) -> list[Row]:
     ]
 
 
+def dreamerv3_pendulum_row(directory: Path) -> Row:
+    """DreamerV3 on Pendulum-v1 with the settings its script names (chosen on seeds 0-2)."""
+    result = load(directory, "dreamerv3_learning_pendulum")
+    pendulum, settings = result["tasks"]["pendulum"], result["settings"]
+    last = returns(Node(common.spread([run["final_eval_return"] for run in pendulum["runs"]]), "(computed)"))
+    return Row(target_what(f"DreamerV3 Pendulum-v1, model size {settings['model_size']}, training_ratio "
+                           f"{settings['training_ratio']:g}, actor_lr {settings['actor_lr']:g}, the defaults otherwise, "
+                           f"{result['jobs']} seed at a time,", result, "pendulum",
+                           f" within {kilo(pendulum['max_env_steps'])} env steps"),
+               f"{to_target(pendulum)}; last greedy return {last}",
+               "RLlib's tuned example (size S): -200 within 100k env steps (issue 18); not run here", "",
+               result["command"])
+
+
+def dreamerv3_window_row(directory: Path) -> Row:
+    """Ours and RLlib's DreamerV3 over the same wall-clock window on CartPole, one after the other."""
+    result = load(directory, "dreamerv3_rllib_window")
+    settings, ours, rllib = result["settings"], result["ours"], result["rllib"]
+
+    def side(run: Node) -> str:
+        replayed = run["updates"] * settings["batch_size_B"] * settings["batch_length_T"] / run["env_steps"]
+        return (f"{kilo(run['env_steps'])} env steps ({run['env_steps_per_s']:.1f}/s), {run['updates']} updates "
+                f"({run['updates_per_s']:.2f}/s), {replayed:.0f} replayed steps per env step; greedy "
+                f"{run['final_eval_return']:.0f} at the end")
+
+    what = (f"DreamerV3 against RLlib's DreamerV3, CartPole-v1, model size {settings['model_size']}, training_ratio "
+            f"{settings['training_ratio']:g} on both (RLlib's tuned example: "
+            f"{result['rllib_tuned_example_training_ratio']}), B x T {settings['batch_size_B']} x "
+            f"{settings['batch_length_T']}, the same {secs(result['window_s'])} s window each, one runner in the "
+            f"driver (seed {result['seed']})")
+    if rllib.optional("error"):
+        return Row(what, side(ours), f"failed: {rllib['error']}", "", result["command"])
+    matched = result["at_matched_env_steps"]
+    same = (f"; greedy {matched['ours_eval_return']:.0f} at {kilo(matched['ours_eval_env_steps'])} env steps, "
+            f"RLlib's count" if matched.optional("ours_eval_return") is not None else "")
+    return Row(what, side(ours) + same,
+               side(rllib) + " (Ray 2.60's DreamerV3 reads its own training ratio as 0 and updates after every "
+                             "env step past its warm-up)",
+               times(result["ratios"]["updates_per_s_ours_over_rllib"], "RLlib's updates/s"), result["command"])
+
+
 ROWS: tuple[Callable[[Path], Row | list[Row]], ...] = (
-    ppo_rows, ppo_speed_rows, dqn_rows, dqn_league_row, sac_rows, dreamerv3_rows, impala_appo_rows, connect_four_row, connect_four_cnn_row, curiosity_maze_row, stateless_cartpole_lstm_row, offline_row, offline_cql_row,
+    ppo_rows, ppo_speed_rows, dqn_rows, dqn_league_row, sac_rows, dreamerv3_rows, dreamerv3_pendulum_row, dreamerv3_window_row, impala_appo_rows, connect_four_row, connect_four_cnn_row, curiosity_maze_row, stateless_cartpole_lstm_row, offline_row, offline_cql_row,
     offline_interop_row, offline_streaming_row, offline_bc_to_ppo_row, league_from_demos_row,
     mpe_spread_mappo_row, simple_tag_league_row, killed_runner_row, gpu_row, sampling_rows, external_throughput_rows, external_cartpole_row, external_league_row,
     adapter_rows, selfplay_rows, league_rows, league_psro_row, league_concurrency_row, snapshot_memory_row,
