@@ -13,6 +13,7 @@ import numbers
 import os
 from typing import Any, Callable, Collection
 
+from marl_arena.algorithms.bounds import describe, within
 from marl_arena.algorithms.schedules import check_schedule, is_schedule
 from marl_arena.core.models import DefaultModelConfig
 from marl_arena.core.rl_module import DEFAULT_MODULE_ID, RLModuleSpec
@@ -493,15 +494,5 @@ def _check_int(config: AlgorithmConfig, name: str, minimum: int, extra: str = ""
 def _check_number(config: AlgorithmConfig, name: str, low: float | None = None, high: float | None = None,
                   low_inclusive: bool = True) -> None:
     value = getattr(config, name)
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    if ok and low is not None:
-        ok = value >= low if low_inclusive else value > low
-    if ok and high is not None:
-        ok = value <= high
-    if not ok:
-        bounds = []
-        if low is not None:
-            bounds.append(f"{'>=' if low_inclusive else '>'} {low}")
-        if high is not None:
-            bounds.append(f"<= {high}")
-        raise ValueError(f"{name}={value!r} is not allowed: it must be a number {' and '.join(bounds)}.")
+    if not within(value, low, high, low_inclusive):
+        raise ValueError(f"{name}={value!r} is not allowed: it must be a number {describe(low, high, low_inclusive)}.")

@@ -10,9 +10,10 @@ from the equilibrium, small ones (and less entropy) once it circles it.
 
 from __future__ import annotations
 
-import math
 import numbers
 from typing import Any, Sequence
+
+from marl_arena.algorithms.bounds import describe, within
 
 Schedule = float | Sequence[Sequence[float]]
 
@@ -43,13 +44,9 @@ def check_schedule(config: Any, name: str, low: float | None = None, high: float
     value = getattr(config, name)
 
     def number_ok(v: Any) -> bool:
-        ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
-        if ok and low is not None:
-            ok = v >= low if low_inclusive else v > low
-        return ok and (high is None or v <= high)
+        return within(v, low, high, low_inclusive)
 
-    bounds = " and ".join([*([f"{'>=' if low_inclusive else '>'} {low}"] if low is not None else []),
-                           *([f"<= {high}"] if high is not None else [])])
+    bounds = describe(low, high, low_inclusive)
     allowed = (f"a number{' ' + bounds if bounds else ''}, or a schedule [[env_steps, value], ...] whose env steps "
                f"start at 0 and increase strictly, each value {bounds or 'finite'}, e.g. [[0, 3e-4], [1000000, 3e-5]]")
     if not is_schedule(value):
