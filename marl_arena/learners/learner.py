@@ -96,6 +96,10 @@ class Learner(abc.ABC):
         """The config field ``name`` now: a number as it is, a schedule at ``env_steps``."""
         return value_at(getattr(self.config, name), self.env_steps)
 
+    def schedule_metrics(self) -> dict[str, float]:
+        """``curr_<field>`` for each of the config's ``scheduled_fields``, as RLlib reports ``curr_lr``."""
+        return {f"curr_{name}": self.scheduled(name) for name in self.config.scheduled_fields}
+
     def set_env_steps(self, env_steps: int) -> None:
         """Move the schedules' clock to ``env_steps``; each default optimizer takes the ``lr`` schedule's
         value there (an algorithm with other optimizers has its own learning rates, never scheduled)."""

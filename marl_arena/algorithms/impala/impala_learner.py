@@ -70,5 +70,4 @@ class IMPALALearner(Learner):
         return vf_loss, dist.entropy().mean()
 
     def after_update(self, module_id: str, metrics: dict[str, float]) -> dict[str, float]:
-        return {"vf_explained_var": self._explained_variance, "curr_lr": self.scheduled("lr"),
-                "curr_entropy_coeff": self.scheduled("entropy_coeff")}
+        return {"vf_explained_var": self._explained_variance, **self.schedule_metrics()}

@@ -165,7 +165,7 @@ class PPOLearner(Learner):
             self.kl_coeffs[module_id] = adapted_kl_coeff(self.kl_coeffs[module_id], float(kl_sum / learners),
                                                          self.config.kl_target)
         extra = {"curr_kl_coeff": self.kl_coeffs[module_id], "vf_explained_var": self._explained_variance,
-                 "curr_lr": self.scheduled("lr"), "curr_entropy_coeff": self.scheduled("entropy_coeff")}
+                 **self.schedule_metrics()}
         normalizer = self.value_normalizers.get(module_id)
         if normalizer is not None:
             mean, std = normalizer.mean_std()
