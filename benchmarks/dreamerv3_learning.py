@@ -29,9 +29,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
-import math
 import logging
+import math
 import time
 from typing import Any
 
@@ -41,6 +40,7 @@ except ImportError:  # python benchmarks/dreamerv3_learning.py: benchmarks/ is s
     import common
 
 from marl_arena.algorithms.dreamerv3 import DreamerV3Config
+from marl_arena.cli import parse_key_values
 
 logger = logging.getLogger("benchmarks.dreamerv3_learning")
 
@@ -128,20 +128,6 @@ def _update_rate(run: dict[str, Any], defaults: DreamerV3Config) -> float:
     return per_iteration / learner_s
 
 
-def _parse_settings(pairs: list[str]) -> dict[str, Any]:
-    """``FIELD=VALUE`` pairs from ``--set``; the values as JSON (numbers, null, ...) or else strings."""
-    settings = {}
-    for pair in pairs:
-        field, sep, text = pair.partition("=")
-        if not sep or not field:
-            raise ValueError(f"--set {pair!r} is not allowed: use FIELD=VALUE, e.g. training_ratio=64.")
-        try:
-            settings[field] = json.loads(text)
-        except json.JSONDecodeError:
-            settings[field] = text
-    return settings
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = common.base_parser(__doc__.splitlines()[0])
     parser.add_argument("--task", choices=sorted(TASKS), default="cartpole", help="the learning target")
@@ -153,7 +139,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     common.configure_logging(args.verbose)
     task = TASKS[args.task]
     if args.set:
-        task = dataclasses.replace(task, training={**task.training, **_parse_settings(args.set)},
+        task = dataclasses.replace(task, training={**task.training, **parse_key_values(args.set, "--set")},
                                    why=f"{task.why}; overridden by --set {' '.join(args.set)}")
     mode = "quick" if args.quick else "full"
     seeds = args.seeds or SEEDS[mode]

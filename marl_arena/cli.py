@@ -22,13 +22,14 @@ from marl_arena.algorithms.registry import ALGORITHM_NAMES, config_for
 logger = logging.getLogger("marl_arena.cli")
 
 
-def _parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
-    """``key=value`` pairs; values are JSON where they parse as JSON, else strings."""
+def parse_key_values(pairs: Sequence[str], flag: str) -> dict[str, Any]:
+    """``key=value`` pairs given to the command-line flag ``flag`` (named in the error); values
+    are JSON where they parse as JSON, else strings."""
     overrides = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
-            raise SystemExit(f"--config expects key=value, got {pair!r}.")
+            raise SystemExit(f"{flag} expects key=value, got {pair!r}.")
         try:
             overrides[key] = json.loads(raw)
         except json.JSONDecodeError:
@@ -37,12 +38,12 @@ def _parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
 
 
 def _build_config(args: argparse.Namespace):
-    config = config_for(args.algo).environment(args.env, env_config=_parse_overrides(args.env_config))
+    config = config_for(args.algo).environment(args.env, env_config=parse_key_values(args.env_config, "--env-config"))
     config.env_runners(num_env_runners=args.num_env_runners, num_envs_per_env_runner=args.num_envs_per_env_runner)
     config.debugging(seed=args.seed)
     if args.fcnet_hiddens:
         config.rl_module(model_config={"fcnet_hiddens": args.fcnet_hiddens})
-    for key, value in _parse_overrides(args.config).items():
+    for key, value in parse_key_values(args.config, "--config").items():
         if not hasattr(config, key):
             raise SystemExit(f"--config {key}=...: {type(config).__name__} has no field {key!r}.")
         setattr(config, key, value)
