@@ -53,7 +53,6 @@ Seeds 100-104 by default; settings and semantics were compared on seeds 0-4.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -112,8 +111,7 @@ class Task:
     def score(self, result: dict) -> float:
         """An ``evaluate()`` result's figure: the mean episode return, per agent where there are several
         (``episode_return_mean`` sums the agents' returns, on both sides)."""
-        runners = result.get("env_runners") or result.get("evaluation", {}).get("env_runners", {})
-        return float(runners.get("episode_return_mean", math.nan)) / max(1, self.num_agents)
+        return rllib_peer._episode_return_mean(result, evaluation=True) / max(1, self.num_agents)
 
 
 TASKS: dict[str, Task] = {

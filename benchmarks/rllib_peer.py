@@ -64,13 +64,10 @@ def rllib_available() -> bool:
     return True
 
 
-def _ensure_ray(num_cpus: int = 2) -> None:
-    """Start a local Ray instance unless one is already initialised."""
-    import ray
-
-    if not ray.is_initialized():
-        logger.info("Starting Ray with num_cpus=%d", num_cpus)
-        ray.init(num_cpus=num_cpus, include_dashboard=False)
+def _ensure_ray() -> None:
+    """Start the benchmarks' local Ray (``common.start_ray``) unless one is already initialised."""
+    if common.start_ray():
+        logger.info("Started Ray for the RLlib peer")
 
 
 def _warn_if_busy(threshold: float = 0.25) -> None:
