@@ -193,7 +193,7 @@ def test_evaluation_time_is_timed_and_counted_in_the_iteration():
 
 def test_bootstrap_values_match_a_forward_over_every_next_observation():
     """GAE's next values come mostly from the shifted value column; they must equal V(next_obs)."""
-    from marl_arena.algorithms.ppo.ppo_learner import bootstrap_values
+    from marl_arena.learners.bootstrap import bootstrap_values
     from marl_arena.core.actor_critic import ActorCriticModule
 
     torch.manual_seed(0)

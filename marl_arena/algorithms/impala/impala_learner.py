@@ -15,6 +15,7 @@ import torch
 from marl_arena.algorithms.estimators import compute_vtrace, explained_variance
 from marl_arena.core.columns import Columns
 from marl_arena.core.rl_module import RLModule
+from marl_arena.learners.bootstrap import bootstrap_values
 from marl_arena.learners.learner import Learner, TensorBatch
 from marl_arena.learners.sequences import forward_train_rows, real_steps, recurrent_values, sequence_layout
 
@@ -31,7 +32,8 @@ class IMPALALearner(Learner):
             fwd_out = forward_train_rows(module, batch, layout)
             if layout is None:
                 values = fwd_out[Columns.VF_PREDS]
-                next_values = module.compute_values(batch[Columns.NEXT_OBS])
+                next_values = bootstrap_values(module, values, batch[Columns.OBS], batch[Columns.NEXT_OBS],
+                                               batch[Columns.TERMINATEDS])
             else:
                 values, next_values = recurrent_values(module, layout, batch[Columns.OBS], batch[Columns.NEXT_OBS],
                                                        batch[Columns.STATE_IN])

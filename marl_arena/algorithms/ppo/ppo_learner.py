@@ -24,6 +24,7 @@ import torch
 from marl_arena.algorithms.estimators import compute_gae, explained_variance
 from marl_arena.core.columns import Columns
 from marl_arena.core.rl_module import RLModule
+from marl_arena.learners.bootstrap import bootstrap_values
 from marl_arena.learners.learner import Learner, TensorBatch
 from marl_arena.learners.sequences import real_steps, recurrent_values, sequence_layout
 from marl_arena.learners.value_norm import ValueNormalizer
@@ -36,29 +37,6 @@ def adapted_kl_coeff(coeff: float, kl: float, kl_target: float) -> float:
     if kl < 0.5 * kl_target:
         return coeff * 0.5
     return coeff
-
-
-def bootstrap_values(module: RLModule, values: torch.Tensor, obs: torch.Tensor, next_obs: torch.Tensor,
-                     terminateds: torch.Tensor) -> torch.Tensor:
-    """V(next_obs) per row, with a value forward only where it is not already in ``values``.
-
-    Inside a trajectory segment a row's next observation is the following row's
-    observation, whose value ``values`` holds; only the last row of a segment (found by
-    comparing the two columns, so no segment layout is assumed) needs a forward of its
-    own, and a terminal row needs none (its next value is never used: 0 here).
-    """
-    next_values = torch.zeros_like(values)
-    if len(values) == 0:
-        return next_values
-    next_values[:-1] = values[1:]
-    follows = torch.zeros(len(values), dtype=torch.bool, device=values.device)
-    follows[:-1] = (next_obs[:-1] == obs[1:]).reshape(len(values) - 1, -1).all(dim=1)
-    terminal = terminateds.bool()
-    next_values[terminal] = 0.0
-    own = (~follows & ~terminal).nonzero().squeeze(-1)
-    if len(own):
-        next_values[own] = module.compute_values(next_obs[own])
-    return next_values
 
 
 class PPOLearner(Learner):
