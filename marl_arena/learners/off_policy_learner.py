@@ -10,7 +10,6 @@ replayed row go back to prioritized replay through ``pop_td_errors``.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,7 @@ from torch import nn
 
 from marl_arena.core.columns import Columns
 from marl_arena.learners.learner import Learner, TensorBatch
-from marl_arena.learners.target_networks import update_target
+from marl_arena.learners.target_networks import FrozenCopies
 
 
 class OffPolicyLearner(Learner):
@@ -27,11 +26,7 @@ class OffPolicyLearner(Learner):
 
     def __init__(self, config, module_spec, device: str = "cpu"):
         super().__init__(config, module_spec, device)
-        self.target_modules: dict[str, nn.Module] = {}
-        for mid in self.module_ids_to_train:
-            target = copy.deepcopy(self.target_source(mid))
-            target.requires_grad_(False)
-            self.target_modules[mid] = target
+        self.target_modules = FrozenCopies({mid: self.target_source(mid) for mid in self.module_ids_to_train})
         self._last_target_update = 0
         self._td_errors: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
 
@@ -58,7 +53,7 @@ class OffPolicyLearner(Learner):
     def after_update(self, module_id: str, metrics: dict[str, float]) -> dict[str, float]:
         """A soft target update after each gradient step, when ``tau`` is set."""
         if self.config.tau is not None:
-            update_target(self.target_modules[module_id], self.target_source(module_id), self.config.tau)
+            self.target_modules.update(module_id, self.target_source(module_id), self.config.tau)
         return {}
 
     def after_training_step(self, num_env_steps_sampled_lifetime: int) -> dict[str, float]:
@@ -67,8 +62,8 @@ class OffPolicyLearner(Learner):
             return {}
         if num_env_steps_sampled_lifetime - self._last_target_update < self.config.target_network_update_freq:
             return {"target_updated": 0.0}
-        for mid, target in self.target_modules.items():
-            update_target(target, self.target_source(mid), 1.0)
+        for mid in self.target_modules:
+            self.target_modules.update(mid, self.target_source(mid))
         self._last_target_update = num_env_steps_sampled_lifetime
         return {"target_updated": 1.0}
 
@@ -76,19 +71,16 @@ class OffPolicyLearner(Learner):
         """A fresh module and optimizers, a target equal to the fresh online network, and no TD
         errors of the old player (they name replay slots that the algorithm clears with it)."""
         super().reset_module(module_id)
-        update_target(self.target_modules[module_id], self.target_source(module_id), 1.0)
+        self.target_modules.update(module_id, self.target_source(module_id))
         self._td_errors.pop(module_id, None)
 
     # ------------------------------------------------------------------ checkpoints
     def get_extra_state(self) -> dict[str, Any]:
         return {
-            "target_modules": {mid: {k: v.detach().to("cpu", copy=True) for k, v in t.state_dict().items()}
-                               for mid, t in self.target_modules.items()},
+            "target_modules": self.target_modules.get_state(),
             "last_target_update": self._last_target_update,
         }
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
-        for mid, target_state in state.get("target_modules", {}).items():
-            if mid in self.target_modules:
-                self.target_modules[mid].load_state_dict({k: v.to(self.device) for k, v in target_state.items()})
+        self.target_modules.set_state(state.get("target_modules", {}), self.device)
         self._last_target_update = int(state.get("last_target_update", 0))

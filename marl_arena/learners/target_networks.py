@@ -1,6 +1,10 @@
-"""Target networks: slowly moving copies of online networks (DQN's and SAC's critics, APPO's old policy)."""
+"""Target networks: slowly moving copies of online networks (DQN's and SAC's critics, APPO's old
+policy, the magnet of ``MagnetPPOLearner``)."""
 
 from __future__ import annotations
+
+import copy
+from typing import Any, Iterator, Mapping
 
 import torch
 from torch import nn
@@ -16,3 +20,36 @@ def update_target(target: nn.Module, online: nn.Module, tau: float = 1.0) -> Non
             target_param.lerp_(param, tau)
     for target_buffer, buffer in zip(target.buffers(), online.buffers()):
         target_buffer.copy_(buffer)
+
+
+class FrozenCopies:
+    """A frozen copy of each of some networks, by module id: moved towards its network on demand
+    (``update``) and saved with the learner's state (``get_state`` / ``set_state``)."""
+
+    def __init__(self, networks: Mapping[str, nn.Module]):
+        self._copies: dict[str, nn.Module] = {}
+        for module_id, network in networks.items():
+            frozen = copy.deepcopy(network)
+            frozen.requires_grad_(False)
+            self._copies[module_id] = frozen
+
+    def __getitem__(self, module_id: str) -> nn.Module:
+        return self._copies[module_id]
+
+    def __iter__(self) -> Iterator[str]:
+        """The module ids."""
+        return iter(self._copies)
+
+    def update(self, module_id: str, network: nn.Module, tau: float = 1.0) -> None:
+        """``update_target`` of ``module_id``'s copy towards ``network``."""
+        update_target(self._copies[module_id], network, tau)
+
+    def get_state(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {module_id: {k: v.detach().to("cpu", copy=True) for k, v in frozen.state_dict().items()}
+                for module_id, frozen in self._copies.items()}
+
+    def set_state(self, state: Mapping[str, Mapping[str, Any]], device: str | torch.device) -> None:
+        """Load the copies in ``state`` (those of module ids this object does not hold are ignored)."""
+        for module_id, weights in state.items():
+            if module_id in self._copies:
+                self._copies[module_id].load_state_dict({k: v.to(device) for k, v in weights.items()})

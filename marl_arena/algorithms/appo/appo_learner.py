@@ -9,11 +9,9 @@ as PPO's does.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import torch
-from torch import nn
 
 from marl_arena.algorithms.impala.impala_learner import IMPALALearner
 from marl_arena.algorithms.ppo.ppo_learner import adapted_kl_coeff
@@ -21,17 +19,13 @@ from marl_arena.core.columns import Columns
 from marl_arena.core.rl_module import RLModule
 from marl_arena.learners.learner import TensorBatch
 from marl_arena.learners.sequences import forward_train_rows, real_steps, sequence_layout
-from marl_arena.learners.target_networks import update_target
+from marl_arena.learners.target_networks import FrozenCopies
 
 
 class APPOLearner(IMPALALearner):
     def __init__(self, config, module_spec, device: str = "cpu"):
         super().__init__(config, module_spec, device)
-        self.target_modules: dict[str, nn.Module] = {}
-        for mid in self.module_ids_to_train:
-            target = copy.deepcopy(self.module[mid])
-            target.requires_grad_(False)
-            self.target_modules[mid] = target
+        self.target_modules = FrozenCopies({mid: self.module[mid] for mid in self.module_ids_to_train})
         self.kl_coeffs = {mid: float(config.kl_coeff) for mid in self.module_ids_to_train}
         self._updates = {mid: 0 for mid in self.module_ids_to_train}
 
@@ -75,7 +69,7 @@ class APPOLearner(IMPALALearner):
         self._updates[module_id] += 1
         target_updated = self._updates[module_id] % self.config.target_update_interval == 0
         if target_updated:
-            update_target(self.target_modules[module_id], self.module[module_id], self.config.tau)
+            self.target_modules.update(module_id, self.module[module_id], self.config.tau)
             if self.config.use_kl_loss:
                 kl_sum, learners = self.sum_over_learners(
                     torch.tensor([metrics.get("mean_kl_loss", 0.0), 1.0], dtype=torch.float64, device=self.device))
@@ -86,21 +80,18 @@ class APPOLearner(IMPALALearner):
     def reset_module(self, module_id: str) -> None:
         """A fresh module and optimizer, its target equal to it, the KL coefficient back at ``kl_coeff``."""
         super().reset_module(module_id)
-        update_target(self.target_modules[module_id], self.module[module_id], 1.0)
+        self.target_modules.update(module_id, self.module[module_id])
         self.kl_coeffs[module_id] = float(self.config.kl_coeff)
         self._updates[module_id] = 0
 
     def get_extra_state(self) -> dict[str, Any]:
         return {
-            "target_modules": {mid: {k: v.detach().to("cpu", copy=True) for k, v in t.state_dict().items()}
-                               for mid, t in self.target_modules.items()},
+            "target_modules": self.target_modules.get_state(),
             "kl_coeffs": dict(self.kl_coeffs),
             "updates": dict(self._updates),
         }
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
-        for mid, target_state in state.get("target_modules", {}).items():
-            if mid in self.target_modules:
-                self.target_modules[mid].load_state_dict({k: v.to(self.device) for k, v in target_state.items()})
+        self.target_modules.set_state(state.get("target_modules", {}), self.device)
         self.kl_coeffs.update(state.get("kl_coeffs", {}))
         self._updates.update(state.get("updates", {}))
