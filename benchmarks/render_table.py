@@ -329,8 +329,10 @@ def league_row(game: str, entry: Node, command: str) -> Row:
     capped = summary["league_stopped_by_wall_cap"]
     loads = sorted(round(run["load_before"]["league"]["loadavg"][0]) for run in entry["runs"])
     load = f"{loads[0]}" if loads[0] == loads[-1] else f"{loads[0]}-{loads[-1]}"
+    magnet = entry["runs"][0]["league"]["settings"]["ppo"].optional("learner_class") == "MagnetPPOLearner"
+    trainer = "self-play PPO pulled towards a moving magnet (MMD)" if magnet else "self-play PPO"
     return Row(
-        f"league on {game} (self-play PPO with an annealed learning rate, snapshots), "
+        f"league on {game} ({trainer} with an annealed learning rate, snapshots), "
         f"{span(summary['league_env_steps'], kilo)} env steps in {span(summary['wall_s_each'], secs, ' s')} per seed"
         f"{f', {capped} stopped by the 10-minute cap' if capped else ''} ({seed_list(entry['seeds'])}; 2 cores at load "
         f"average {load} as the league started): exploitability "
