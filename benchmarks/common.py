@@ -75,18 +75,18 @@ def set_torch_threads(threads: int = TORCH_THREADS) -> None:
     torch.set_num_threads(threads)
 
 
-def map_seeds(run: Callable[[int], dict[str, Any]], seeds: Sequence[int], jobs: int = 1) -> list[dict[str, Any]]:
-    """``run(seed)`` for every seed, in order: in this process, or ``jobs`` at once in fresh (spawned)
-    processes, each with ``set_torch_threads``. Seeds run at once share the machine, so their wall
-    times are inflated; their env-step counts are not."""
+def map_runs(run: Callable[[Any], Any], items: Sequence[Any], jobs: int = 1) -> list[Any]:
+    """``run(item)`` for every item (a seed, a model ...), in order: in this process, or ``jobs`` at
+    once in fresh (spawned) processes, each with ``set_torch_threads``. Runs at once share the
+    machine, so their wall times are inflated; their env-step counts are not."""
     if jobs <= 1:
-        return [run(seed) for seed in seeds]
+        return [run(item) for item in items]
     import concurrent.futures
     import multiprocessing
 
     with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
                                                 initializer=set_torch_threads) as pool:
-        return list(pool.map(run, seeds))
+        return list(pool.map(run, items))
 
 
 def json_safe(value: Any) -> Any:

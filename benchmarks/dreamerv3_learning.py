@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "here (issue 18), so a side-by-side run to 30k steps is out of reach",
     }
     started = time.perf_counter()
-    runs = common.map_seeds(functools.partial(run_seed, task=task, budget_s=budget), seeds, args.jobs)
+    runs = common.map_runs(functools.partial(run_seed, task=task, budget_s=budget), seeds, args.jobs)
     for run in runs:
         run["updates_per_learner_s"] = _update_rate(run, defaults)
     summary = common.summarize_runs(runs)

@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"env steps per run (default {DEFAULT_ENV_STEPS // 1000}k; quick 6k)")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
-    parser.add_argument("--jobs", type=int, default=2, help="runs at once (common.map_seeds)")
+    parser.add_argument("--jobs", type=int, default=2, help="runs at once (common.map_runs)")
     parser.add_argument("--lr", type=float, default=DEFAULTS["lr"])
     parser.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
     parser.add_argument("--batch", type=int, default=DEFAULTS["batch"], help="env steps per iteration")
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     # Arms side by side per seed, so load drifts hit every arm alike; ``jobs`` runs at once.
     tasks = [(arm, seed) for seed in args.seeds for arm in args.arms]
     runs: dict[str, list[dict[str, Any]]] = {arm: [] for arm in args.arms}
-    for run in common.map_seeds(functools.partial(run_arm, settings), tasks, args.jobs):
+    for run in common.map_runs(functools.partial(run_arm, settings), tasks, args.jobs):
         runs[run["arm"]].append(run)
     summary = {}
     for arm, arm_runs in runs.items():

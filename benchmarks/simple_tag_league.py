@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     run = functools.partial(run_seed, iterations=iterations, eval_every=args.eval_every, episodes=episodes,
                             batch=batch, snapshot_steps=args.snapshot_steps, epochs=args.epochs)
-    runs = common.map_seeds(run, args.seeds, args.jobs)
+    runs = common.map_runs(run, args.seeds, args.jobs)
     initial = {key: common.spread([r["curve"][0][key] for r in runs])
                for key in ("catch_rate_vs_random_prey", "escape_rate_vs_random_predators")}
     final = {key: common.spread([r["curve"][-1][key] for r in runs])
