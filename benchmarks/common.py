@@ -24,6 +24,7 @@ import platform
 import shlex
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -85,8 +86,21 @@ def map_runs(run: Callable[[Any], Any], items: Sequence[Any], jobs: int = 1) -> 
     import multiprocessing
 
     with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                                initializer=set_torch_threads) as pool:
+                                                initializer=_start_run_process, initargs=(os.getpid(),)) as pool:
         return list(pool.map(run, items))
+
+
+def _start_run_process(parent: int) -> None:
+    """A ``map_runs`` process: ``set_torch_threads``, and an exit as soon as its parent is gone, so that a
+    benchmark stopped by hand leaves no run training on (a pool's processes outlive a killed parent)."""
+    set_torch_threads()
+
+    def exit_with_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=exit_with_parent, name="exit-with-parent", daemon=True).start()
 
 
 def json_safe(value: Any) -> Any:
