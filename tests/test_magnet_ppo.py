@@ -84,7 +84,7 @@ def test_the_magnet_is_saved_and_restored_with_the_algorithm(tmp_path):
         restored.restore_from_path(path)
         learner = _learner(restored)
         assert all(torch.equal(a, b) for a, b in zip(saved, _params(learner.magnets["default_policy"])))
-        assert learner._updates["default_policy"] == 1
+        assert learner.magnets.updates["default_policy"] == 1
     finally:
         restored.stop()
 

@@ -53,3 +53,32 @@ class FrozenCopies:
         for module_id, weights in state.items():
             if module_id in self._copies:
                 self._copies[module_id].load_state_dict({k: v.to(device) for k, v in weights.items()})
+
+
+class FollowingCopies(FrozenCopies):
+    """Frozen copies that follow their networks every ``interval`` learner updates, by ``tau``
+    (APPO's target policy, ``MagnetPPOLearner``'s magnet): the update count per module id lives
+    here, so the learners that use it only say when an update happened."""
+
+    def __init__(self, networks: Mapping[str, nn.Module], interval: int, tau: float = 1.0):
+        super().__init__(networks)
+        self.interval, self.tau = int(interval), float(tau)
+        self.updates = {module_id: 0 for module_id in self}
+
+    def count_update(self, module_id: str, network: nn.Module) -> bool:
+        """Count one update of ``network``; when ``interval`` have passed, move the copy towards it.
+        Returns whether it moved."""
+        self.updates[module_id] += 1
+        due = self.updates[module_id] % self.interval == 0
+        if due:
+            self.update(module_id, network, self.tau)
+        return due
+
+    def restart(self, module_id: str, network: nn.Module) -> None:
+        """The copy equal to ``network`` and its count back at 0 (a module reset to fresh weights)."""
+        self.update(module_id, network)
+        self.updates[module_id] = 0
+
+    def set_updates(self, updates: Mapping[str, int]) -> None:
+        """Restore the update counts saved with a checkpoint (unknown module ids are ignored)."""
+        self.updates.update({module_id: int(n) for module_id, n in updates.items() if module_id in self.updates})

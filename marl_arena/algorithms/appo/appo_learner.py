@@ -19,15 +19,15 @@ from marl_arena.core.columns import Columns
 from marl_arena.core.rl_module import RLModule
 from marl_arena.learners.learner import TensorBatch
 from marl_arena.learners.sequences import forward_train_rows, real_steps, sequence_layout
-from marl_arena.learners.target_networks import FrozenCopies
+from marl_arena.learners.target_networks import FollowingCopies
 
 
 class APPOLearner(IMPALALearner):
     def __init__(self, config, module_spec, device: str = "cpu"):
         super().__init__(config, module_spec, device)
-        self.target_modules = FrozenCopies({mid: self.module[mid] for mid in self.module_ids_to_train})
+        self.target_modules = FollowingCopies({mid: self.module[mid] for mid in self.module_ids_to_train},
+                                              config.target_update_interval, config.tau)
         self.kl_coeffs = {mid: float(config.kl_coeff) for mid in self.module_ids_to_train}
-        self._updates = {mid: 0 for mid in self.module_ids_to_train}
 
     def prepare_batch(self, module_id: str, batch: TensorBatch) -> TensorBatch:
         target = self.target_modules[module_id]
@@ -66,32 +66,28 @@ class APPOLearner(IMPALALearner):
     def after_update(self, module_id: str, metrics: dict[str, float]) -> dict[str, float]:
         """Count the update; when due, move the target towards the module and adapt the KL coefficient."""
         out = super().after_update(module_id, metrics)
-        self._updates[module_id] += 1
-        target_updated = self._updates[module_id] % self.config.target_update_interval == 0
-        if target_updated:
-            self.target_modules.update(module_id, self.module[module_id], self.config.tau)
-            if self.config.use_kl_loss:
-                kl_sum, learners = self.sum_over_learners(
-                    torch.tensor([metrics.get("mean_kl_loss", 0.0), 1.0], dtype=torch.float64, device=self.device))
-                self.kl_coeffs[module_id] = adapted_kl_coeff(self.kl_coeffs[module_id], float(kl_sum / learners),
-                                                             self.config.kl_target)
+        target_updated = self.target_modules.count_update(module_id, self.module[module_id])
+        if target_updated and self.config.use_kl_loss:
+            kl_sum, learners = self.sum_over_learners(
+                torch.tensor([metrics.get("mean_kl_loss", 0.0), 1.0], dtype=torch.float64, device=self.device))
+            self.kl_coeffs[module_id] = adapted_kl_coeff(self.kl_coeffs[module_id], float(kl_sum / learners),
+                                                         self.config.kl_target)
         return {**out, "curr_kl_coeff": self.kl_coeffs[module_id], "target_updated": float(target_updated)}
 
     def reset_module(self, module_id: str) -> None:
         """A fresh module and optimizer, its target equal to it, the KL coefficient back at ``kl_coeff``."""
         super().reset_module(module_id)
-        self.target_modules.update(module_id, self.module[module_id])
+        self.target_modules.restart(module_id, self.module[module_id])
         self.kl_coeffs[module_id] = float(self.config.kl_coeff)
-        self._updates[module_id] = 0
 
     def get_extra_state(self) -> dict[str, Any]:
         return {
             "target_modules": self.target_modules.get_state(),
             "kl_coeffs": dict(self.kl_coeffs),
-            "updates": dict(self._updates),
+            "updates": dict(self.target_modules.updates),
         }
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
         self.target_modules.set_state(state.get("target_modules", {}), self.device)
         self.kl_coeffs.update(state.get("kl_coeffs", {}))
-        self._updates.update(state.get("updates", {}))
+        self.target_modules.set_updates(state.get("updates", {}))

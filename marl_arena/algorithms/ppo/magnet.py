@@ -32,7 +32,7 @@ from marl_arena.algorithms.ppo.ppo_learner import PPOLearner
 from marl_arena.core.columns import Columns
 from marl_arena.core.rl_module import RLModule
 from marl_arena.learners.learner import TensorBatch
-from marl_arena.learners.target_networks import FrozenCopies
+from marl_arena.learners.target_networks import FollowingCopies
 
 MAGNET_DIST_INPUTS = "magnet_action_dist_inputs"
 """The batch column holding the magnet's action-distribution inputs for each row."""
@@ -59,14 +59,12 @@ class MagnetPPOLearner(PPOLearner):
                 raise ValueError(f"learner_config_dict[{key!r}]={settings[key]!r} is not allowed: it must be "
                                  f"{'an integer ' if integer else ''}{describe(**bounds)}.")
         self.magnet_coeff = float(settings["magnet_coeff"])
-        self.magnet_update_interval = int(settings["magnet_update_interval"])
-        self.magnet_tau = float(settings["magnet_tau"])
         stateful = [mid for mid in self.module_ids_to_train if self.module[mid].is_stateful()]
         if stateful:
             raise ValueError(f"MagnetPPOLearner does not train recurrent modules ({stateful}): the magnet "
                              "would need its own memory along each sequence.")
-        self.magnets = FrozenCopies({mid: self.module[mid] for mid in self.module_ids_to_train})
-        self._updates = {mid: 0 for mid in self.module_ids_to_train}
+        self.magnets = FollowingCopies({mid: self.module[mid] for mid in self.module_ids_to_train},
+                                       settings["magnet_update_interval"], settings["magnet_tau"])
 
     def prepare_batch(self, module_id: str, batch: TensorBatch) -> TensorBatch:
         with torch.no_grad():
@@ -85,22 +83,19 @@ class MagnetPPOLearner(PPOLearner):
     def after_update(self, module_id: str, metrics: dict[str, float]) -> dict[str, float]:
         """Count the update; when due, move the magnet towards the module."""
         out = super().after_update(module_id, metrics)
-        self._updates[module_id] += 1
-        moved = self._updates[module_id] % self.magnet_update_interval == 0
-        if moved:
-            self.magnets.update(module_id, self.module[module_id], self.magnet_tau)
+        moved = self.magnets.count_update(module_id, self.module[module_id])
         return {**out, "magnet_updated": float(moved)}
 
     def reset_module(self, module_id: str) -> None:
         """A fresh module, its magnet equal to it."""
         super().reset_module(module_id)
-        self.magnets.update(module_id, self.module[module_id])
-        self._updates[module_id] = 0
+        self.magnets.restart(module_id, self.module[module_id])
 
     def get_extra_state(self) -> dict[str, Any]:
-        return {**super().get_extra_state(), "magnets": self.magnets.get_state(), "magnet_updates": dict(self._updates)}
+        return {**super().get_extra_state(), "magnets": self.magnets.get_state(),
+                "magnet_updates": dict(self.magnets.updates)}
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
         super().set_extra_state(state)
         self.magnets.set_state(state.get("magnets", {}), self.device)
-        self._updates.update(state.get("magnet_updates", {}))
+        self.magnets.set_updates(state.get("magnet_updates", {}))
