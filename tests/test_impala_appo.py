@@ -418,7 +418,8 @@ def test_the_learner_thread_updates_while_the_driver_samples_without_racing(ray_
     assert any(overlapping)  # ... while the driver was collecting fragments
     # Every broadcast is the next version, and the version the runners are sent is the learner's weights.
     assert synced == list(range(2, version + 1)) and group._version == version
-    assert all(torch.equal(sent["default_policy"][k], v) for k, v in learner["default_policy"].items())
+    # (The object store holds them as NumPy arrays: see weights_as_arrays.)
+    assert all(np.array_equal(sent["default_policy"][k], v.numpy()) for k, v in learner["default_policy"].items())
     shared = [r["learners"][ALL_MODULES] for r in results]
     assert sum(s["num_updates"] for s in shared) == shared[-1]["num_updates_lifetime"] == len(overlapping)
     assert shared[-1]["num_weight_broadcasts_lifetime"] == len(synced)  # broadcast_interval=1

@@ -59,6 +59,19 @@ def test_two_ray_runners_learn_like_one_local(ray_session):
         remote.stop()
 
 
+def test_runner_actors_hold_the_learners_exact_weights_after_a_sync(ray_session):
+    """Weights travel through the object store as NumPy arrays and load back as tensors, bit for bit."""
+    algo = tiny_ppo().env_runners(num_env_runners=2).build_algo()
+    try:
+        algo.train()
+        learned = algo.learner_group.get_weights()["default_policy"]
+        for held in algo.env_runner_group.foreach_runner("get_weights", ["default_policy"]):
+            assert held["default_policy"].keys() == learned.keys()
+            assert all(torch.equal(held["default_policy"][k], v) for k, v in learned.items())
+    finally:
+        algo.stop()
+
+
 def test_killed_runner_is_restarted_and_training_goes_on(ray_session):
     algo = tiny_ppo().env_runners(num_env_runners=2).build_algo()
     try:

@@ -32,7 +32,7 @@ import numpy as np
 
 from marl_arena.algorithms.algorithm import Algorithm
 from marl_arena.algorithms.checkpoints import METADATA, object_path
-from marl_arena.core.rl_module import MultiRLModuleSpec, RLModuleSpec
+from marl_arena.core.rl_module import MultiRLModuleSpec, RLModuleSpec, weights_as_arrays
 from marl_arena.env.episode import MultiAgentEpisode
 from marl_arena.env.registry import make_env
 from marl_arena.league.league_config import LeagueConfig
@@ -458,7 +458,7 @@ class League:
             return weights
         import ray
 
-        return WeightsRef(ray.put(weights))
+        return WeightsRef(ray.put(weights_as_arrays(weights)))
 
     # ------------------------------------------------------------------ training
     def run(self, iterations: int, callback: Callable[["League", dict[str, Any]], None] | None = None) -> None:

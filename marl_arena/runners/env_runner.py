@@ -30,7 +30,7 @@ import torch
 
 from marl_arena.core.columns import Columns
 from marl_arena.core.distributions import Categorical
-from marl_arena.core.rl_module import MultiRLModuleSpec, RLModuleSpec
+from marl_arena.core.rl_module import MultiRLModuleSpec, RLModuleSpec, weights_as_tensors
 from marl_arena.env.episode import AgentTrajectory, MultiAgentEpisode, StepOutcome
 from marl_arena.env.registry import EnvContext, env_creator_for
 from marl_arena.offline.writer import EpisodeWriter
@@ -93,8 +93,10 @@ class WeightsRef:
 
 
 def load_weights(source: Any) -> dict[str, Any] | None:
-    """Weights given by value, ``None``, or fetched through a ``WeightsRef``."""
-    return source.load() if isinstance(source, WeightsRef) else source
+    """One module's weights as tensors, from weights given by value (tensors or the arrays that
+    travel through Ray's object store), ``None``, or fetched through a ``WeightsRef``."""
+    weights = source.load() if isinstance(source, WeightsRef) else source
+    return None if weights is None else weights_as_tensors(weights)
 
 
 def sample_categorical(logits: np.ndarray, rng: np.random.Generator, explore: bool) -> tuple[np.ndarray, np.ndarray]:

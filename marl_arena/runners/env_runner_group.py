@@ -28,7 +28,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from marl_arena.core.rl_module import MultiRLModuleSpec, RLModuleSpec
+from marl_arena.core.rl_module import MultiRLModuleSpec, RLModuleSpec, weights_as_arrays
 from marl_arena.env.registry import env_creator_for
 from marl_arena.runners.env_runner import EnvRunner, SampleResult, WeightsRef
 
@@ -130,7 +130,7 @@ class EnvRunnerGroup:
         if self._actors and weights is not None and not isinstance(weights, WeightsRef):
             import ray
 
-            weights = WeightsRef(ray.put(weights))
+            weights = WeightsRef(ray.put(weights_as_arrays(weights)))
         self._added[module_id] = (spec, weights)
         self.foreach_runner("add_module", module_id, spec, weights)
 
@@ -150,7 +150,7 @@ class EnvRunnerGroup:
             return
         import ray
 
-        ref = ray.put(weights)
+        ref = ray.put(weights_as_arrays(weights))
         with self._weights_lock:
             self._weights, self._version = ref, version
         if blocking:
