@@ -25,6 +25,7 @@ training + evaluations to that point; ``env_steps``: training samples.
 
     python benchmarks/impala_appo.py --quick        # smoke check, a few minutes
     python benchmarks/impala_appo.py --out          # full, writes results/impala_appo.json
+    python benchmarks/impala_appo.py --tasks throughput --out   # writes results/impala_appo_throughput.json
 """
 
 from __future__ import annotations
@@ -110,6 +111,8 @@ THROUGHPUT_TRAINING = {"train_batch_size": 500, "lr": 5e-4, "vf_loss_coeff": 0.0
                        "circular_buffer_num_batches": 4, "circular_buffer_iterations_per_batch": 2,
                        "broadcast_interval": 1}
 THROUGHPUT_MODEL = {"fcnet_hiddens": [256, 256], "fcnet_activation": "tanh", "vf_share_layers": True}
+
+TASKS = ["cartpole", "rllib", "throughput", "pendulum", "killed"]
 
 BUDGETS = {
     "full": {"cartpole": 120, "appo_rllib": 300, "impala_rllib": 200, "pendulum": 120, "killed": 240,
@@ -321,8 +324,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = common.base_parser(__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", help="seeds of ours (default: 100 101 102, quick: 100)")
     parser.add_argument("--tasks", nargs="+",
-                        choices=["cartpole", "rllib", "throughput", "pendulum", "killed"],
-                        help="run only these parts (default: all)")
+                        choices=TASKS, help="run only these parts (default: all); --out then writes "
+                                            "results/impala_appo_<tasks>.json, leaving the full run's file alone")
     parser.add_argument("--pendulum-seeds", type=int, default=3, help="how many of the seeds Pendulum runs")
     parser.add_argument("--kill-every-s", type=float, default=KILL_EVERY_S,
                         help="killed-runners task: seconds between kills (default 20)")
@@ -332,7 +335,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     mode = "quick" if args.quick else "full"
     budgets = BUDGETS[mode]
     seeds = args.seeds or SEEDS[mode]
-    wanted = set(args.tasks or ["cartpole", "rllib", "throughput", "pendulum", "killed"])
+    wanted = set(args.tasks or TASKS)
     use_rllib = not args.no_rllib and rllib_peer.rllib_available()
     if not use_rllib:
         wanted.discard("rllib")
@@ -398,8 +401,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                                      "num_env_runner_restarts": run["num_env_runner_restarts"]}
     finally:
         common.stop_ray(ray_started)
-    common.finish(report, NAME, args.out, started)
+    common.finish(report, result_name(args.tasks), args.out, started)
     return report
+
+
+def result_name(task_names: list[str] | None) -> str:
+    """``impala_appo`` for the full run, ``impala_appo_<tasks>`` for a run of some tasks (in ``TASKS``'
+    order), so that rerunning one part does not overwrite the others' figures."""
+    if not task_names or set(task_names) == set(TASKS):
+        return NAME
+    return "_".join([NAME, *(task for task in TASKS if task in task_names)])
 
 
 if __name__ == "__main__":

@@ -513,9 +513,12 @@ def impala_appo_rows(directory: Path) -> list[Row]:
                    f"{peer['time_budget_s']} s budget): {to_target(peer)}",
                    times(ratio["wall_s_ours_over_rllib"]) + note + missed, command)
 
-    throughput = tasks["throughput"]
+    # A throughput-only rerun (``--tasks throughput --out``) replaces the full run's throughput figures.
+    rerun = directory / "impala_appo_throughput.json"
+    throughput_run = load(directory, "impala_appo_throughput") if rerun.exists() else result
+    throughput = throughput_run["tasks"]["throughput"]
     ours, rllib = throughput["ours_appo"], throughput["rllib_appo"]
-    runners = result["settings"]["throughput_both_sides"]["runners"]
+    runners = throughput_run["settings"]["throughput_both_sides"]["runners"]
     return [
         versus_rllib("appo", "APPO"),
         versus_rllib("impala", "IMPALA"),
@@ -526,7 +529,7 @@ def impala_appo_rows(directory: Path) -> list[Row]:
             f"RLlib APPO, same settings: {kilo(rllib['env_steps_per_s'])} env steps/s, "
             f"{rllib['learner_updates_per_s']:.1f} updates/s",
             f"{throughput['env_steps_per_s_ours_over_rllib']:.2f}x the env steps/s, "
-            f"{throughput['learner_updates_per_s_ours_over_rllib']:.2f}x the updates/s", command),
+            f"{throughput['learner_updates_per_s_ours_over_rllib']:.2f}x the updates/s", throughput_run["command"]),
         Row(target_what("APPO Pendulum-v1", result, "pendulum_appo"), to_target(tasks["pendulum_appo"]), "", "",
             command),
     ]

@@ -72,3 +72,23 @@ def test_the_markers_must_be_there():
 def test_rewriting_replaces_only_the_table():
     readme = f"before\n{render_table.BEGIN}\nold\n{render_table.END}\nafter\n"
     assert render_table.with_table(readme, "new\n") == f"before\n{render_table.BEGIN}\nnew\n{render_table.END}\nafter\n"
+
+
+def test_a_throughput_only_rerun_replaces_only_the_throughput_row(results: Path):
+    full = json.loads((results / "impala_appo.json").read_text(encoding="utf-8"))
+    rerun = {"command": "python benchmarks/impala_appo.py --tasks throughput --out",
+             "settings": full["settings"], "tasks": {"throughput": full["tasks"]["throughput"]}}
+    rerun["tasks"]["throughput"]["env_steps_per_s_ours_over_rllib"] = 9.87
+    (results / "impala_appo_throughput.json").write_text(json.dumps(rerun), encoding="utf-8")
+    before = render_table.render(rows=[render_table.impala_appo_rows]).splitlines()
+    after = render_table.render(results, rows=[render_table.impala_appo_rows]).splitlines()
+    changed = [(old, new) for old, new in zip(before, after) if old != new]
+    assert len(before) == len(after) and len(changed) == 1
+    assert "9.87x the env steps/s" in changed[0][1] and "--tasks throughput" in changed[0][1]
+
+
+def test_a_partial_impala_appo_run_is_written_to_its_own_file():
+    import impala_appo
+
+    assert impala_appo.result_name(None) == impala_appo.result_name(list(impala_appo.TASKS)) == "impala_appo"
+    assert impala_appo.result_name(["killed", "throughput"]) == "impala_appo_throughput_killed"
