@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pathlib
 import sys
 from types import ModuleType
@@ -13,6 +14,12 @@ from marl_arena.algorithms import PPOConfig
 from marl_arena.env import MultiAgentCartPole, register_env
 
 register_env("ma_cartpole", lambda cfg: MultiAgentCartPole(cfg))
+
+# Ray starts its workers at nice 15, so runner actors get next to no CPU while any ordinary
+# process keeps the cores busy (a learner thread in the test's own driver, or another job on a
+# shared machine): tests then crawl into their timeout. Every Ray the tests start runs its
+# workers at the driver's priority, as the benchmarks' do (common.start_ray).
+os.environ.setdefault("RAY_worker_niceness", "0")
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
