@@ -282,3 +282,16 @@ def test_ppo_with_a_cnn_learns_to_beat_random_at_tic_tac_toe():
     finally:
         algo.stop()
     assert after["win"] >= 0.8 and after["win"] >= before["win"] + 0.15, (before, after)
+
+
+def test_weights_round_trip_through_arrays_for_the_object_store():
+    from marl_arena.core.rl_module import weights_as_arrays, weights_as_tensors
+
+    trained = {"a": {"w": torch.randn(3, 2, requires_grad=True), "steps": torch.tensor(7)}}
+    arrays = weights_as_arrays(trained)
+    assert all(isinstance(v, np.ndarray) for v in arrays["a"].values())
+    arrays["a"]["w"].setflags(write=False)  # as Ray hands them back: read-only views of the store
+    back = weights_as_tensors(arrays["a"])
+    assert all(torch.equal(back[k], v.detach()) for k, v in trained["a"].items())
+    back["w"].add_(1.0)  # a copy: loading never writes into the store's memory
+    assert torch.equal(torch.from_numpy(arrays["a"]["w"].copy()), trained["a"]["w"].detach())

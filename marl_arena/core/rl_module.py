@@ -32,7 +32,7 @@ def weights_as_arrays(weights: Mapping[str, Any]) -> dict[str, Any]:
     and the get 3-6x faster as arrays. Runners load them back with ``weights_as_tensors``.
     """
     return {key: weights_as_arrays(value) if isinstance(value, Mapping)
-            else value.numpy() if isinstance(value, torch.Tensor) else value
+            else value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value
             for key, value in weights.items()}
 
 
