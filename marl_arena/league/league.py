@@ -32,7 +32,7 @@ import numpy as np
 
 from marl_arena.algorithms.algorithm import Algorithm
 from marl_arena.algorithms.checkpoints import METADATA, object_path
-from marl_arena.core.rl_module import MultiRLModuleSpec, RLModuleSpec, weights_as_arrays
+from marl_arena.core.rl_module import MultiRLModuleSpec, RLModuleSpec
 from marl_arena.env.episode import MultiAgentEpisode
 from marl_arena.env.registry import make_env
 from marl_arena.league.league_config import LeagueConfig
@@ -46,7 +46,7 @@ from marl_arena.league.psro import MetaGame
 from marl_arena.league.store import LeagueStore, MatchRecord, StoreError
 from marl_arena.league.teams import (Team, TeamDraw, TeamLayout, agent_module_specs, member_roles_json,
                                      side_opponents)
-from marl_arena.runners.env_runner import EnvRunner, EpisodeStats, WeightsRef
+from marl_arena.runners.env_runner import EnvRunner, EpisodeStats, WeightsRef, put_weights
 from marl_arena.runners.resources import ActorRequest, cluster_resources, divide_resources, ensure_ray, node_cpus
 
 logger = logging.getLogger(__name__)
@@ -456,9 +456,7 @@ class League:
         once (runners fetch them when they build the module), or by value without Ray runners."""
         if not self._remote_runners:
             return weights
-        import ray
-
-        return WeightsRef(ray.put(weights_as_arrays(weights)))
+        return WeightsRef(put_weights(weights))
 
     # ------------------------------------------------------------------ training
     def run(self, iterations: int, callback: Callable[["League", dict[str, Any]], None] | None = None) -> None:
@@ -523,9 +521,7 @@ class League:
             return
         current = {pid: self._player_weights(pid) for pid in self.trainers}
         if self._remote_runners:
-            import ray
-
-            refs = {pid: ray.put(weights) for pid, weights in current.items()}  # once, for every runner
+            refs = {pid: put_weights(weights) for pid, weights in current.items()}  # once, for every runner
         for learner, algo in self.trainers.items():
             for pid in current:
                 if pid != learner and self._meets(learner, pid):

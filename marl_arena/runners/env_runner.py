@@ -30,7 +30,7 @@ import torch
 
 from marl_arena.core.columns import Columns
 from marl_arena.core.distributions import Categorical
-from marl_arena.core.rl_module import MultiRLModuleSpec, RLModuleSpec, weights_as_tensors
+from marl_arena.core.rl_module import MultiRLModuleSpec, RLModuleSpec, weights_as_arrays, weights_as_tensors
 from marl_arena.env.episode import AgentTrajectory, MultiAgentEpisode, StepOutcome
 from marl_arena.env.registry import EnvContext, env_creator_for
 from marl_arena.offline.writer import EpisodeWriter
@@ -90,6 +90,14 @@ class WeightsRef:
         import ray
 
         return ray.get(self.ref)
+
+
+def put_weights(weights: dict[str, Any]) -> Any:
+    """Put weights into Ray's object store once, as NumPy arrays (``weights_as_arrays``); returns the
+    object reference. ``load_weights`` and ``MultiRLModule.set_state`` read them back as tensors."""
+    import ray
+
+    return ray.put(weights_as_arrays(weights))
 
 
 def load_weights(source: Any) -> dict[str, Any] | None:

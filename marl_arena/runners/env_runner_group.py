@@ -28,9 +28,9 @@ import threading
 import time
 from typing import Any, Callable
 
-from marl_arena.core.rl_module import MultiRLModuleSpec, RLModuleSpec, weights_as_arrays
+from marl_arena.core.rl_module import MultiRLModuleSpec, RLModuleSpec
 from marl_arena.env.registry import env_creator_for
-from marl_arena.runners.env_runner import EnvRunner, SampleResult, WeightsRef
+from marl_arena.runners.env_runner import EnvRunner, SampleResult, WeightsRef, put_weights
 
 logger = logging.getLogger(__name__)
 
@@ -128,9 +128,7 @@ class EnvRunnerGroup:
         the module (again after evicting it, see ``EnvRunner``).
         """
         if self._actors and weights is not None and not isinstance(weights, WeightsRef):
-            import ray
-
-            weights = WeightsRef(ray.put(weights_as_arrays(weights)))
+            weights = WeightsRef(put_weights(weights))
         self._added[module_id] = (spec, weights)
         self.foreach_runner("add_module", module_id, spec, weights)
 
@@ -150,7 +148,7 @@ class EnvRunnerGroup:
             return
         import ray
 
-        ref = ray.put(weights_as_arrays(weights))
+        ref = put_weights(weights)
         with self._weights_lock:
             self._weights, self._version = ref, version
         if blocking:
