@@ -286,7 +286,11 @@ def test_appo_trains_a_league_player_on_take_away(tmp_path):
         board = {row["player"]: row for row in league.leaderboard()}
         assert league.store.count_matches() == sum(played) > 0
         assert board["main_0"]["elo"] > board["random"]["elo"]
-        assert league.store.metrics("main_0")  # learner metrics recorded every iteration
+        metrics = league.store.metrics("main_0")  # learner metrics recorded every iteration
+        assert [iteration for iteration, _ in metrics] == list(range(1, 9))
+        # with the async loop's own counters: in one process every batch is learned from, none dropped
+        assert metrics[-1][1]["learner/all_modules/num_updates_lifetime"] >= 8
+        assert metrics[-1][1]["learner/all_modules/num_batches_dropped_lifetime"] == 0
     finally:
         league.stop()
 

@@ -296,3 +296,14 @@ def test_latest_ratings_and_meta(tmp_path):
     assert store.meta("fit") == {"a": 1.5}
     assert [i for i, _ in store.matches_after(0)] == [1] and store.matches_after(1) == []
     store.close()
+
+
+def test_matches_after_leaves_out_the_skipped_ids_across_more_than_one_query(tmp_path):
+    store = LeagueStore(tmp_path)
+    ids = store.record_matches([(MatchRecord("g", ("a", "b"), (float(i % 3 - 1), 0.0), i + 1), {})
+                                for i in range(1200)])
+    skip = set(ids[:1100]) - {ids[5], ids[700]}
+    kept = store.matches_after(ids[2], skip=skip)
+    assert [i for i, _ in kept] == [ids[5], ids[700], *ids[1100:]]
+    assert [m.length for _, m in kept] == [6, 701, *range(1101, 1201)]
+    store.close()

@@ -32,6 +32,7 @@ import numpy as np
 
 from marl_arena.algorithms.algorithm import Algorithm
 from marl_arena.algorithms.checkpoints import METADATA, object_path
+from marl_arena.algorithms.impala.impala import ALL_MODULES
 from marl_arena.core.rl_module import MultiRLModuleSpec, RLModuleSpec
 from marl_arena.env.episode import MultiAgentEpisode
 from marl_arena.env.registry import make_env
@@ -505,6 +506,8 @@ class League:
                 "episode_return_mean": result["env_runners"]["episode_return_mean"],
                 "env_steps": steps, "env_steps_per_s": result["env_steps_per_s"],
                 **{f"learner/{k}": v for k, v in result["learners"].get(learner, {}).items()},
+                # An async trainer's own counters (updates, staleness, dropped samples), where it has them.
+                **{f"learner/all_modules/{k}": v for k, v in result["learners"].get(ALL_MODULES, {}).items()},
             })
             snapshot = self._maybe_snapshot(learner, algo, distributions[learner], steps)
             algo.save_to_path(str(self.directory / TRAINER_DIR / learner))  # after a snapshot's reset, which it keeps
@@ -584,11 +587,11 @@ class League:
         The league remembers the newest match id it has read and the ids it wrote since;
         every other newer match is external. Reading starts where the store stood when the league was built.
         """
-        newer = self.store.matches_after(self._seen_match_id)
-        external = [(i, m) for i, m in newer if i not in self._own_match_ids]
-        if newer:
-            self._seen_match_id = newer[-1][0]
-            self._own_match_ids = {i for i in self._own_match_ids if i > self._seen_match_id}
+        external = self.store.matches_after(self._seen_match_id, skip=self._own_match_ids)
+        # An external match with an id below one of ours committed before ours did (SQLite has one
+        # writer at a time), so this read saw it: everything up to the newest id is now counted.
+        self._seen_match_id = max([self._seen_match_id, *self._own_match_ids, *(i for i, _ in external)])
+        self._own_match_ids = set()
         if not external:
             return
         known = {p.id: p for p in self.store.players()}

@@ -31,7 +31,7 @@ import pathlib
 import sqlite3
 import tempfile
 import time
-from typing import Any, Iterator
+from typing import Any, Collection, Iterator
 
 from marl_arena.league.players import PlayerInfo
 
@@ -96,6 +96,9 @@ _MIGRATIONS = {
 
 GAME_KEY = "game"
 """The meta row holding the league's game record (``set_game`` / ``game``)."""
+
+_IDS_PER_QUERY = 500
+"""Ids bound in one ``IN (...)`` (SQLite caps a statement's parameters)."""
 
 
 class StoreError(ValueError):
@@ -370,9 +373,22 @@ class LeagueStore:
             db.executemany("INSERT INTO ratings (player_id, system, rating, match_id, created) VALUES (?, ?, ?, ?, ?)",
                            [(pid, system, float(r), match_id, time.time()) for pid, r in ratings.items()])
 
-    def matches_after(self, match_id: int) -> list[tuple[int, MatchRecord]]:
-        """``(id, match)`` of every match stored after match ``match_id``, oldest first."""
-        rows = self._db.execute("SELECT * FROM matches WHERE id > ? ORDER BY id", (int(match_id),)).fetchall()
+    def matches_after(self, match_id: int, skip: Collection[int] = ()) -> list[tuple[int, MatchRecord]]:
+        """``(id, match)`` of every match stored after match ``match_id``, oldest first, but those in ``skip``.
+
+        A league asks every iteration for the matches it did not write itself, and its own
+        (thousands, each with its moves) would cost more to decode than everything else it does.
+        """
+        if not skip:
+            rows = self._db.execute("SELECT * FROM matches WHERE id > ? ORDER BY id", (int(match_id),)).fetchall()
+        else:
+            wanted = [i for (i,) in self._db.execute("SELECT id FROM matches WHERE id > ? ORDER BY id",
+                                                      (int(match_id),)) if i not in skip]
+            rows = []
+            for start in range(0, len(wanted), _IDS_PER_QUERY):
+                chunk = wanted[start:start + _IDS_PER_QUERY]
+                rows += self._db.execute(f"SELECT * FROM matches WHERE id IN ({', '.join('?' * len(chunk))}) "
+                                         "ORDER BY id", chunk).fetchall()
         return [(int(r["id"]), _match_from_row(r)) for r in rows]
 
     def last_match_id(self) -> int:
