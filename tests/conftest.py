@@ -18,7 +18,7 @@ register_env("ma_cartpole", lambda cfg: MultiAgentCartPole(cfg))
 # Ray starts its workers at nice 15, so runner actors get next to no CPU while any ordinary
 # process keeps the cores busy (a learner thread in the test's own driver, or another job on a
 # shared machine): tests then crawl into their timeout. Every Ray the tests start runs its
-# workers at the driver's priority, as the benchmarks' do (common.start_ray).
+# workers at the driver's priority, as a Ray the library starts does (resources.ensure_ray).
 os.environ.setdefault("RAY_worker_niceness", "0")
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"

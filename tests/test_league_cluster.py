@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -12,7 +14,7 @@ from marl_arena.env.registry import make_env
 from marl_arena.league.league import OpponentDraw, SeatAssignment
 from marl_arena.runners.env_runner import EnvRunner
 from marl_arena.runners.module_specs import module_spec_from_env
-from marl_arena.runners.resources import ActorRequest, divide_resources
+from marl_arena.runners.resources import WORKER_NICENESS_VARIABLE, ActorRequest, divide_resources, ensure_ray
 
 SEATS = ("player_0", "player_1")
 OPPONENTS = [f"opponent_{i}" for i in range(5)]
@@ -26,6 +28,21 @@ def _league_requests(trainers: int, runners: int, learners: int = 0, gpus: float
                      ActorRequest(f"t{t}", "learner", learners, 1.0, gpus),
                      ActorRequest(f"t{t}", "driver learner", int(learners == 0), 1.0)]
     return requests
+
+
+@pytest.mark.parametrize("address, preset, expected", [(None, None, "0"), (None, "5", "5"), ("auto", None, None)])
+def test_a_local_ray_started_here_runs_its_workers_at_the_drivers_priority(monkeypatch, address, preset, expected):
+    import ray
+
+    seen = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: seen.append(os.environ.get(WORKER_NICENESS_VARIABLE)))
+    if preset is None:
+        monkeypatch.delenv(WORKER_NICENESS_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(WORKER_NICENESS_VARIABLE, preset)
+    ensure_ray(address)
+    assert seen == [expected]  # a user's own setting wins; a cluster joined keeps its own workers' niceness
 
 
 def test_a_league_that_fits_keeps_every_share_and_says_so():

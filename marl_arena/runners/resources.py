@@ -19,6 +19,9 @@ import os
 
 logger = logging.getLogger(__name__)
 
+WORKER_NICENESS_VARIABLE = "RAY_worker_niceness"
+"""Ray's setting for its workers' nice value; a local cluster started here runs them at the driver's."""
+
 
 def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     """Start a local Ray cluster with ``num_cpus`` CPUs (default: the machine's), or join the one at
@@ -30,6 +33,9 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     if address is not None:
         ray.init(address=address, log_to_driver=True, logging_level=logging.WARNING, configure_logging=False)
     else:
+        # Ray starts its workers at nice 15: the runner actors would then get next to no CPU
+        # while the driver's own learner thread (APPO, IMPALA, a league) keeps a core busy.
+        os.environ.setdefault(WORKER_NICENESS_VARIABLE, "0")
         ray.init(num_cpus=os.cpu_count() if num_cpus is None else num_cpus, include_dashboard=False,
                  log_to_driver=True, logging_level=logging.WARNING, configure_logging=False)
 
