@@ -123,9 +123,11 @@ def test_a_runner_keeps_the_most_recently_drawn_opponents_and_reloads_evicted_on
         assert all(e.agent_modules[SEATS[1]] == OPPONENTS[0] for e in played)
         assert runner.built_added_modules() == [OPPONENTS[4], OPPONENTS[0]]  # opponent_3 was least recent
         assert runner.num_module_builds == 4  # opponent_0 built once for 3 episodes
-        reloaded = runner.get_weights([OPPONENTS[3]])[OPPONENTS[3]]  # evicted: built again from its weights
+        assert runner.num_modules_reused == 1  # opponent_0 loaded into opponent_2's evicted module
+        reloaded = runner.get_weights([OPPONENTS[3]])[OPPONENTS[3]]  # evicted: loaded again from its weights
         assert all(torch.equal(reloaded[k], v) for k, v in weights[OPPONENTS[3]].items())
         assert runner.built_added_modules() == [OPPONENTS[0], OPPONENTS[3]] and runner.num_module_builds == 5
+        assert runner.num_modules_reused == 2  # into its own old module, evicted for opponent_0 meanwhile
     finally:
         runner.stop()
 
@@ -148,10 +150,12 @@ def test_evicting_opponents_changes_no_sampled_action():
                 runner.add_module(module_id, spec, weights[module_id])
             result = runner.sample(num_timesteps=300)
             runs.append(([(e.agent_modules, e.moves, e.agent_returns) for e in result.episodes],
-                         {k: np.asarray(v) for k, v in result.batches["main"].items()}, runner.num_module_builds))
+                         {k: np.asarray(v) for k, v in result.batches["main"].items()},
+                         (runner.num_module_builds, runner.num_modules_reused)))
         finally:
             runner.stop()
     (episodes_1, batch_1, builds_1), (episodes_all, batch_all, builds_all) = runs
     assert episodes_1 == episodes_all and len(episodes_1) > 20
     assert all(np.array_equal(batch_1[k], batch_all[k]) for k in batch_all)
-    assert builds_all == 5 and builds_1 > 5  # without a limit each opponent is built once, when first drawn
+    assert builds_all == (5, 0)  # without a limit each opponent is built once, when first drawn
+    assert builds_1[0] > 5 and builds_1[1] > 0  # with one, most are loaded into an evicted module

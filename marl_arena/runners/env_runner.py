@@ -10,8 +10,9 @@ Parquet at the end of the ``sample`` call it finished in.
 Modules added after the start (a league's opponents: snapshots, bots, other trainers) are
 a cache of at most ``max_opponents_per_runner`` built modules: the least recently drawn one
 that no running episode uses is dropped, and rebuilt from its weights (by value, or a
-``WeightsRef`` into Ray's object store) when the policy mapping draws it again. Building
-one never moves torch's random stream, so sampling draws the same actions either way.
+``WeightsRef`` into Ray's object store) when the policy mapping draws it again, into an
+evicted module of the same spec where there is one. Building one never moves torch's
+random stream, so sampling draws the same actions either way.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ import torch
 
 from marl_arena.core.columns import Columns
 from marl_arena.core.distributions import Categorical
-from marl_arena.core.rl_module import MultiRLModuleSpec, RLModuleSpec, weights_as_arrays, weights_as_tensors
+from marl_arena.core.rl_module import (MultiRLModuleSpec, RLModule, RLModuleSpec, weights_as_arrays,
+                                      weights_as_tensors)
 from marl_arena.env.episode import AgentTrajectory, MultiAgentEpisode, StepOutcome
 from marl_arena.env.registry import EnvContext, env_creator_for
 from marl_arena.offline.writer import EpisodeWriter
@@ -39,6 +41,9 @@ from marl_arena.runners.module_specs import agent_pipelines, map_agent, mapping_
 from marl_arena.runners.observation_pipeline import ObservationPipeline
 
 logger = logging.getLogger(__name__)
+
+_SPARE_MODULES = 2
+"""Evicted opponent modules a runner keeps to load the next one's weights into (one eviction per build)."""
 
 _MAX_CONSECUTIVE_ENV_FAILURES = 10
 _ABSENT = object()
@@ -226,6 +231,9 @@ class EnvRunner:
         self._max_added = getattr(config, "max_opponents_per_runner", None)
         self.num_module_builds = 0
         """How often an added module was built (first use, and again after an eviction)."""
+        self._spares: list[tuple[RLModuleSpec, RLModule]] = []  # evicted modules, newest last
+        self.num_modules_reused = 0
+        """How many of those builds loaded weights into an evicted module (``_take_spare``)."""
         self._episodes: list[MultiAgentEpisode] = [MultiAgentEpisode() for _ in self._envs]
         self._acting: list[list[Any]] = [[] for _ in self._envs]
         self._needs_reset = [True] * len(self._envs)
@@ -551,16 +559,32 @@ class EnvRunner:
             self._built.move_to_end(module_id)
             return
         spec, source = self._added[module_id]
-        with torch.random.fork_rng(devices=[]):  # building draws initial weights: keep sampling's stream
-            module = spec.build()
         weights = load_weights(source)
+        module = self._take_spare(spec) if weights is not None else None
+        if module is None:
+            with torch.random.fork_rng(devices=[]):  # building draws initial weights: keep sampling's stream
+                module = spec.build()
+            module.eval()
         if weights is not None:
-            module.load_state_dict(weights)
-        module.eval()
+            module.load_state_dict(weights)  # strict: every parameter and buffer is overwritten
         self.module.add_module_by_id(module_id, module)
         self._built[module_id] = None
         self.num_module_builds += 1
         self._evict(keep=module_id)
+
+    def _take_spare(self, spec: RLModuleSpec) -> RLModule | None:
+        """An evicted module of the same spec, to load other weights into instead of building anew.
+
+        Building a module costs more than loading its weights (it draws every initial
+        weight), and a league's runner with more running episodes than cached opponents
+        builds one every few steps.
+        """
+        for index, (spare_spec, module) in enumerate(self._spares):
+            if spare_spec == spec:
+                del self._spares[index]
+                self.num_modules_reused += 1
+                return module
+        return None
 
     def _evict(self, keep: str) -> None:
         """Drop least recently drawn added modules beyond ``max_opponents_per_runner``.
@@ -575,6 +599,7 @@ class EnvRunner:
             if len(self._built) <= self._max_added:
                 break
             if module_id != keep and module_id not in in_use:
+                self._spares = [*self._spares, (self._added[module_id][0], self.module[module_id])][-_SPARE_MODULES:]
                 self.module.remove_module_by_id(module_id)
                 self._acting_modules.pop(module_id, None)
                 del self._built[module_id]
