@@ -17,8 +17,10 @@ throughput is measured, not its learning.
 
 Throughput on both sides is env steps (moves of either seat) over training seconds, the
 checks excluded, after the first iteration (which builds and warms up). Ours counts every
-move its trainer sampled; the learner learns from all of them (sampling in the driver, see
-``SETTINGS``). The report puts ours over RLlib's.
+move its trainer's two runner actors sampled while the learner thread in the driver learned;
+a learner that falls behind drops the oldest waiting batch, so each run reports its updates
+and dropped batches (``learner``): none dropped means it learned from every move counted.
+The report puts ours over RLlib's.
 
     python benchmarks/connect_four_selfplay.py --quick     # one seed, short budget
     python benchmarks/connect_four_selfplay.py --out       # writes results/connect_four_selfplay.json
@@ -62,10 +64,10 @@ SEEDS = {"full": [100, 101, 102], "quick": [100]}  # fresh: tuning used 0-2
 HIDDENS = [256, 256]
 
 SETTINGS: dict[str, Any] = {
-    "training": {"train_batch_size_per_learner": 2000, "minibatch_size": 256, "num_epochs": 4, "lr": 5e-4,
+    "training": {"train_batch_size_per_learner": 4096, "minibatch_size": 256, "num_epochs": 2, "lr": 5e-4,
                  "gamma": 0.99, "entropy_coeff": 0.02, "vf_loss_coeff": 0.5,
                  "circular_buffer_num_batches": 1, "circular_buffer_iterations_per_batch": 1},
-    "runners": {"num_env_runners": 0, "num_envs_per_env_runner": 16, "rollout_fragment_length": 64},
+    "runners": {"num_env_runners": 2, "num_envs_per_env_runner": 64, "rollout_fragment_length": 64},
     "reporting": {"min_time_s_per_iteration": 5},
     "random_share": 0.3,
     "snapshots": {"win_rate": 0.7, "min_games": 500},
@@ -128,6 +130,8 @@ def run_ours(seed: int, budget_s: float) -> dict[str, Any]:
             board = [{k: row[k] for k in ("player", "kind", "elo", "games", "wins", "draws", "losses")}
                      for row in league.leaderboard()]
             players = len(league.players)
+            counters = {key: league.store.metrics(MAIN)[-1][1][f"learner/all_modules/{key}"]
+                        for key in ("num_updates_lifetime", "num_batches_dropped_lifetime")}
         finally:
             league.stop()
     final = history[-1]
@@ -136,7 +140,7 @@ def run_ours(seed: int, budget_s: float) -> dict[str, Any]:
             "env_steps_to_target": reached["env_steps"] if reached else None,
             "final": final, "final_passed": final["passed"], "checks": history,
             "env_steps_per_s": (final["env_steps"] - first_steps) / max(final["train_s"] - first_s, 1e-9),
-            "players_at_end": players, "leaderboard": board, "budget_s": budget_s}
+            "learner": counters, "players_at_end": players, "leaderboard": board, "budget_s": budget_s}
 
 
 def run_rllib(seconds: float, seed: int) -> dict[str, Any]:
@@ -194,16 +198,17 @@ def main(argv: list[str] | None = None) -> None:
         "target": f"greedy wins >= {TARGET:.0%} of {GAMES} games vs uniform random from both seats, "
                   f"in {common.CONSECUTIVE} checks in a row (each on fresh game seeds), within {BUDGETS[mode]} s",
     }
-    started_ray = False
-    if not args.no_rllib:
-        started_ray = common.start_ray()
-        report["machine"]["load_before_rllib"] = common.log_load("rllib")
-        report["rllib_ppo"] = run_rllib(RLLIB_SECONDS[mode], SEEDS[mode][0])
+    started_ray = common.start_ray()  # one Ray for both sides: ours samples on runner actors too
+    try:
+        if not args.no_rllib:
+            report["machine"]["load_before_rllib"] = common.log_load("rllib")
+            report["rllib_ppo"] = run_rllib(RLLIB_SECONDS[mode], SEEDS[mode][0])
+        runs = []
+        for seed in SEEDS[mode]:
+            report["machine"][f"load_before_seed_{seed}"] = common.log_load(f"seed {seed}")
+            runs.append(run_ours(seed, BUDGETS[mode]))
+    finally:
         common.stop_ray(started_ray)
-    runs = []
-    for seed in SEEDS[mode]:
-        report["machine"][f"load_before_seed_{seed}"] = common.log_load(f"seed {seed}")
-        runs.append(run_ours(seed, BUDGETS[mode]))
     hit = [r for r in runs if r["reached"]]
     report["appo_league"] = {
         "runs": runs, "reached": len(hit), "final_passed": sum(r["final_passed"] for r in runs),

@@ -374,7 +374,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for label, algo_name, budget in (("cartpole_appo_rllib", "APPO", budgets["appo_rllib"]),
                                              ("cartpole_impala_rllib", "IMPALA", budgets["impala_rllib"])):
                 tasks[label] = {"target": 450.0, "time_budget_s": budget,
-                                **common.summarize_runs([_rllib_to_target(algo_name, seeds[0], budget)])}
+                                **common.summarize_runs([_rllib_to_target(algo_name, seed, budget) for seed in seeds])}
         if "cartpole" in wanted and "rllib" in wanted:
             report["ratios"] = {"cartpole_appo": _wall_ratio(tasks["cartpole_appo"], tasks["cartpole_appo_rllib"]),
                                 "cartpole_impala": _wall_ratio(tasks["cartpole_impala"],

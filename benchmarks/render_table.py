@@ -501,21 +501,27 @@ def dashboard_row(directory: Path) -> Row:
 
 def impala_appo_rows(directory: Path) -> list[Row]:
     result = load(directory, "impala_appo")
-    tasks, ratios, command = result["tasks"], result["ratios"], result["command"]
+
+    def part(tasks_run: str) -> dict:
+        """The rerun of some tasks alone (``--tasks ... --out``) where there is one: it replaces the full run's figures."""
+        name = f"impala_appo_{tasks_run}"
+        return load(directory, name) if (directory / f"{name}.json").exists() else result
+
+    cartpole_run = part("cartpole_rllib")
+    tasks, ratios, command = cartpole_run["tasks"], cartpole_run["ratios"], cartpole_run["command"]
 
     def versus_rllib(name: str, label: str) -> Row:
         peer = tasks[f"cartpole_{name}_rllib"]
         ratio = ratios[f"cartpole_{name}"]
         note = " (RLlib at its whole budget)" if ratio.optional("note") else ""
         missed = "" if ratio["goal_met"] else "; goal <= 0.1 not met: a seed missed"
-        return Row(target_what(f"{label} CartPole-v1", result, f"cartpole_{name}"), to_target(tasks[f"cartpole_{name}"]),
+        return Row(target_what(f"{label} CartPole-v1", cartpole_run, f"cartpole_{name}"),
+                   to_target(tasks[f"cartpole_{name}"]),
                    f"RLlib {label}, its tuned CartPole example ({seed_list(peer['seed_list'])}, "
                    f"{peer['time_budget_s']} s budget): {to_target(peer)}",
                    times(ratio["wall_s_ours_over_rllib"]) + note + missed, command)
 
-    # A throughput-only rerun (``--tasks throughput --out``) replaces the full run's throughput figures.
-    rerun = directory / "impala_appo_throughput.json"
-    throughput_run = load(directory, "impala_appo_throughput") if rerun.exists() else result
+    throughput_run = part("throughput")
     throughput = throughput_run["tasks"]["throughput"]
     ours, rllib = throughput["ours_appo"], throughput["rllib_appo"]
     runners = throughput_run["settings"]["throughput_both_sides"]["runners"]
@@ -530,8 +536,8 @@ def impala_appo_rows(directory: Path) -> list[Row]:
             f"{rllib['learner_updates_per_s']:.1f} updates/s",
             f"{throughput['env_steps_per_s_ours_over_rllib']:.2f}x the env steps/s, "
             f"{throughput['learner_updates_per_s_ours_over_rllib']:.2f}x the updates/s", throughput_run["command"]),
-        Row(target_what("APPO Pendulum-v1", result, "pendulum_appo"), to_target(tasks["pendulum_appo"]), "", "",
-            command),
+        Row(target_what("APPO Pendulum-v1", result, "pendulum_appo"), to_target(result["tasks"]["pendulum_appo"]),
+            "", "", result["command"]),
     ]
 
 
@@ -543,8 +549,12 @@ def connect_four_row(directory: Path) -> Row:
     target = (f"{len(reached)}/{len(runs)} reached within {runs[0]['budget_s']:g} s of training"
               + (f"; {span(league['train_s_to_target'], secs, ' s')}, "
                  f"{span(league['env_steps_to_target'], kilo, ' env steps')}" if reached else ""))
-    return Row(f"APPO league on OpenSpiel connect_four (main agent, its snapshots, a random bot): greedy wins "
-               f">= 95% vs random from both seats, {consecutive(runs)} checks in a row ({seed_list(result['seeds'])})",
+    runners = result["settings"]["runners"]
+    sampling = (f"{runners['num_env_runners']} Ray runners x {runners['num_envs_per_env_runner']} envs"
+                if runners["num_env_runners"] else f"{runners['num_envs_per_env_runner']} envs in the driver")
+    return Row(f"APPO league on OpenSpiel connect_four (main agent, its snapshots, a random bot; {sampling}): "
+               f"greedy wins >= 95% vs random from both seats, {consecutive(runs)} checks in a row "
+               f"({seed_list(result['seeds'])})",
                f"{target}; final wins {span(league['final_win_seat0'], pct)} first, "
                f"{span(league['final_win_seat1'], pct)} second; {span(league['env_steps_per_s'], kilo, ' env steps/s')}",
                f"RLlib PPO self-play through its OpenSpielEnv ({rllib['settings'].split(',')[1].strip()}): "

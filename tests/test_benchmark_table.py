@@ -87,6 +87,21 @@ def test_a_throughput_only_rerun_replaces_only_the_throughput_row(results: Path)
     assert "9.87x the env steps/s" in changed[0][1] and "--tasks throughput" in changed[0][1]
 
 
+def test_a_cartpole_and_peers_rerun_replaces_only_the_two_cartpole_rows(results: Path):
+    full = json.loads((results / "impala_appo.json").read_text(encoding="utf-8"))
+    rerun = {"command": "python benchmarks/impala_appo.py --tasks cartpole rllib --out", "seeds": full["seeds"],
+             "tasks": {k: v for k, v in full["tasks"].items() if k.startswith("cartpole_") and "killed" not in k},
+             "ratios": full["ratios"]}
+    for key in ("cartpole_appo", "cartpole_impala"):
+        rerun["ratios"][key]["wall_s_ours_over_rllib"] = 0.0123
+    (results / "impala_appo_cartpole_rllib.json").write_text(json.dumps(rerun), encoding="utf-8")
+    before = render_table.render(rows=[render_table.impala_appo_rows]).splitlines()
+    after = render_table.render(results, rows=[render_table.impala_appo_rows]).splitlines()
+    changed = [(old, new) for old, new in zip(before, after) if old != new]
+    assert len(before) == len(after) and len(changed) == 2
+    assert all("0.01x the time" in new and "--tasks cartpole rllib" in new for _, new in changed)
+
+
 def test_a_partial_impala_appo_run_is_written_to_its_own_file():
     import impala_appo
 
