@@ -155,15 +155,16 @@ def start_ray() -> bool:
 
     Start it before the first timed run, so that both libraries run beside Ray's idle
     processes, not only the one that happens to need Ray. Its workers run at the driver's
-    priority (Ray's default lowers theirs to nice 15): a timed runner must not yield its core
-    to any other niced job on the machine while the driver's learner does not.
+    priority (``ensure_ray``: Ray's default lowers theirs to nice 15): a timed runner must not
+    yield its core to any other niced job on the machine while the driver's learner does not.
     """
     import ray
 
+    from marl_arena.runners.resources import ensure_ray
+
     if ray.is_initialized():
         return False
-    os.environ.setdefault("RAY_worker_niceness", "0")
-    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING)
+    ensure_ray()
     wait_until_quiet()  # Ray keeps a CPU busy for a few seconds after init (its worker pool starts)
     return True
 

@@ -130,7 +130,8 @@ def run_ours(seed: int, budget_s: float) -> dict[str, Any]:
             board = [{k: row[k] for k in ("player", "kind", "elo", "games", "wins", "draws", "losses")}
                      for row in league.leaderboard()]
             players = len(league.players)
-            counters = {key: league.store.metrics(MAIN)[-1][1][f"learner/all_modules/{key}"]
+            last = league.store.metrics(MAIN)[-1][1]
+            counters = {key: last[f"learner/all_modules/{key}"]
                         for key in ("num_updates_lifetime", "num_batches_dropped_lifetime")}
         finally:
             league.stop()

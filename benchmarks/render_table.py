@@ -502,7 +502,7 @@ def dashboard_row(directory: Path) -> Row:
 def impala_appo_rows(directory: Path) -> list[Row]:
     result = load(directory, "impala_appo")
 
-    def part(tasks_run: str) -> dict:
+    def part(tasks_run: str) -> Node:
         """The rerun of some tasks alone (``--tasks ... --out``) where there is one: it replaces the full run's figures."""
         name = f"impala_appo_{tasks_run}"
         return load(directory, name) if (directory / f"{name}.json").exists() else result

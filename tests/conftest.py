@@ -12,6 +12,7 @@ import pytest
 
 from marl_arena.algorithms import PPOConfig
 from marl_arena.env import MultiAgentCartPole, register_env
+from marl_arena.runners.resources import WORKER_NICENESS_VARIABLE
 
 register_env("ma_cartpole", lambda cfg: MultiAgentCartPole(cfg))
 
@@ -19,7 +20,7 @@ register_env("ma_cartpole", lambda cfg: MultiAgentCartPole(cfg))
 # process keeps the cores busy (a learner thread in the test's own driver, or another job on a
 # shared machine): tests then crawl into their timeout. Every Ray the tests start runs its
 # workers at the driver's priority, as a Ray the library starts does (resources.ensure_ray).
-os.environ.setdefault("RAY_worker_niceness", "0")
+os.environ.setdefault(WORKER_NICENESS_VARIABLE, "0")
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 

@@ -22,7 +22,7 @@ import dataclasses
 import itertools
 import logging
 import math
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict, defaultdict, deque
 from typing import Any, Callable
 
 import gymnasium as gym
@@ -231,7 +231,7 @@ class EnvRunner:
         self._max_added = getattr(config, "max_opponents_per_runner", None)
         self.num_module_builds = 0
         """How often an added module was built (first use, and again after an eviction)."""
-        self._spares: list[tuple[RLModuleSpec, RLModule]] = []  # evicted modules, newest last
+        self._spares: deque[tuple[RLModuleSpec, RLModule]] = deque(maxlen=_SPARE_MODULES)  # evicted, newest last
         self.num_modules_reused = 0
         """How many of those builds loaded weights into an evicted module (``_take_spare``)."""
         self._episodes: list[MultiAgentEpisode] = [MultiAgentEpisode() for _ in self._envs]
@@ -599,7 +599,7 @@ class EnvRunner:
             if len(self._built) <= self._max_added:
                 break
             if module_id != keep and module_id not in in_use:
-                self._spares = [*self._spares, (self._added[module_id][0], self.module[module_id])][-_SPARE_MODULES:]
+                self._spares.append((self._added[module_id][0], self.module[module_id]))
                 self.module.remove_module_by_id(module_id)
                 self._acting_modules.pop(module_id, None)
                 del self._built[module_id]
